@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gdirector/gdirector/lab"
+)
+
+func cmdLab(args []string) int {
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	keep := fs.Bool("keep", false, "leave the lab running and print how to enter it")
+	requests := fs.Int("requests", 6, "HTTP requests the client sends to the VIP")
+	prefix := fs.String("prefix", "", "namespace name prefix (default gdl<pid>)")
+	clean := fs.String("clean", "", "remove the kept lab with this prefix and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "gdirector lab: needs root (network namespaces); try: sudo gdirector lab")
+		return 1
+	}
+	if *clean != "" {
+		if err := lab.Clean(*clean); err != nil {
+			fmt.Fprintf(os.Stderr, "gdirector lab --clean: %v\n", err)
+			return 1
+		}
+		fmt.Printf("removed lab %s\n", *clean)
+		return 0
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector lab: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Prefix: *prefix, Requests: *requests, Keep: *keep, Out: os.Stdout}); err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector lab: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdServe(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := lab.RunServe(ctx, args, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector serve: %v\n", err)
+		return 2
+	}
+	return 0
+}

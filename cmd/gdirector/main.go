@@ -1,0 +1,88 @@
+// Command gdirector is a userspace Linux Virtual Server director.
+//
+//	gdirector run --iface NAME [--iface NAME…] [--ctl PATH]   start the daemon
+//	gdirector ipvsadm ARGS…                                    ipvsadm, talking to the daemon
+//	gdirector lab [--keep]                                     build and demo a NAT lab (root)
+//	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
+//	gdirector version
+//
+// Invoked under the name "ipvsadm" (a symlink), it behaves as
+// "gdirector ipvsadm". Every command finds the daemon's control socket at
+// --ctl, else $GDIRECTOR_CTL, else /run/gdirector.sock.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Version is the gdirector release.
+var Version = "0.1.0-dev"
+
+const defaultCtl = "/run/gdirector.sock"
+
+func ctlPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := os.Getenv("GDIRECTOR_CTL"); p != "" {
+		return p
+	}
+	return defaultCtl
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: gdirector COMMAND [ARGS]
+
+commands:
+  run --iface NAME [--iface NAME...] [--ctl PATH]
+        start the director on those interfaces with an empty table
+  ipvsadm ARGS...
+        configure and list the running director with ipvsadm's syntax
+  lab [--keep] [--requests N]
+        build a NAT lab in network namespaces, send requests, show the table (root)
+  serve http|udp --listen ADDR --name NAME
+        run a small real server that names itself in every answer
+  version
+        print the version
+
+The control socket is --ctl, else $GDIRECTOR_CTL, else /run/gdirector.sock.
+`)
+}
+
+func main() {
+	if filepath.Base(os.Args[0]) == "ipvsadm" {
+		os.Exit(cmdIpvsadm(os.Args[1:]))
+	}
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var code int
+	switch os.Args[1] {
+	case "run":
+		code = cmdRun(os.Args[2:])
+	case "ipvsadm":
+		code = cmdIpvsadm(os.Args[2:])
+	case "lab":
+		code = cmdLab(os.Args[2:])
+	case "serve":
+		code = cmdServe(os.Args[2:])
+	case "version", "--version", "-v":
+		fmt.Printf("gdirector %s\n", Version)
+	case "help", "-h", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "gdirector: unknown command %q\n\n", os.Args[1])
+		usage()
+		code = 2
+	}
+	os.Exit(code)
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

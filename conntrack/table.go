@@ -1,0 +1,319 @@
+package conntrack
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gdirector/gdirector/vs"
+)
+
+// Errors returned by New.
+var (
+	ErrTableFull = errors.New("conntrack: connection table full")
+	ErrExists    = errors.New("conntrack: connection exists")
+)
+
+// DefaultCapacity is the capacity of a Table when Options.Capacity is 0.
+const DefaultCapacity = 1 << 20
+
+// Options configure a Table.
+type Options struct {
+	// Capacity bounds the number of connections (hashed ones plus
+	// one-packet connections not yet deleted); New fails with ErrTableFull
+	// beyond it. 0 means DefaultCapacity.
+	Capacity int
+}
+
+// Table is the connection table. All methods are safe for concurrent use.
+type Table struct {
+	in, out index
+	to      timeouts
+	seed    [4]uint64
+
+	capacity int64
+	_        [64]byte
+	count    atomic.Int64 // on its own cache line: every New and removal touches it
+	_        [56]byte
+
+	expMu sync.Mutex // one expirer at a time; others skip
+	cur   struct{ shard, pos int }
+}
+
+// NewTable returns an empty table.
+func NewTable(opt Options) *Table {
+	t := &Table{capacity: int64(opt.Capacity)}
+	if t.capacity <= 0 {
+		t.capacity = DefaultCapacity
+	}
+	for i := range t.seed {
+		t.seed[i] = rand.Uint64()
+	}
+	t.in.init(false, &t.seed)
+	t.out.init(true, &t.seed)
+	t.to.init()
+	return t
+}
+
+// Capacity returns the table's bound.
+func (t *Table) Capacity() int { return int(t.capacity) }
+
+// Len returns the number of connections in the table.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Params describe a new connection.
+type Params struct {
+	Proto vs.Proto
+	IPv6  bool
+	CAddr [16]byte
+	CPort uint16
+	VAddr [16]byte
+	VPort uint16
+	DAddr [16]byte
+	DPort uint16
+	// LAddr and LPort are the FullNAT local address and port; for other
+	// methods they are ignored and set to CAddr and CPort.
+	LAddr [16]byte
+	LPort uint16
+	Fwd   vs.FwdMethod // normally Dest.FwdMethod()
+	Dest  *vs.Dest     // may be nil (no binding)
+	Svc   *vs.Service  // stats only; may be nil
+	Flags Flags        // FlagOnePacket (UDP only), FlagTemplate; others ignored
+}
+
+// LookupIn returns the connection of a client → VIP packet with key k, or
+// nil. It takes no lock and does not allocate. A connection whose expiry
+// has passed but which Expire has not collected yet is still found.
+func (t *Table) LookupIn(k *Key) *Conn {
+	return t.in.lookup(k, hashKey(k, &t.seed))
+}
+
+// LookupOut returns the connection of a reply with key k (as received from
+// the real server), or nil. Same properties as LookupIn.
+func (t *Table) LookupOut(k *Key) *Conn {
+	return t.out.lookup(k, hashKey(k, &t.seed))
+}
+
+// New creates a connection, binds it to p.Dest as ip_vs_bind_dest does and
+// inserts it in both indexes (templates in the in-index only, one-packet
+// connections in neither). A new connection is in state NONE with the
+// Inactive flag (and NoOutput unless the method is NAT or FullNAT), and
+// expires 3 s after now unless a packet is accounted with Update, as in
+// ip_vs_conn_new; the caller then passes its first packet to Update. New
+// counts the connection in Dest.Stats.Conns and Svc.Stats.Conns (not for
+// templates).
+//
+// It returns ErrTableFull when the table holds Capacity connections and
+// ErrExists when either key is in use; in both cases nothing changed.
+func (t *Table) New(now int64, p *Params) (*Conn, error) {
+	if t.count.Add(1) > t.capacity {
+		t.count.Add(-1)
+		return nil, ErrTableFull
+	}
+	c := &Conn{
+		CAddr: p.CAddr, VAddr: p.VAddr, DAddr: p.DAddr, LAddr: p.CAddr,
+		CPort: p.CPort, VPort: p.VPort, DPort: p.DPort, LPort: p.CPort,
+		Proto: p.Proto, IPv6: p.IPv6, Fwd: p.Fwd,
+		Dest: p.Dest, Svc: p.Svc, tab: t,
+	}
+	if p.Fwd == vs.FullNAT {
+		c.LAddr, c.LPort = p.LAddr, p.LPort
+	}
+	if p.Flags&FlagTemplate != 0 {
+		c.fixed |= fixTemplate
+	} else if p.Flags&FlagOnePacket != 0 && p.Proto == vs.UDP {
+		c.fixed |= fixOnePacket
+	}
+	w := uint64(StateNone) | wInactive | expBits(now+newConnTimeout*sec)
+	if !seesReplies(p.Fwd) {
+		w |= wNoOutput
+	}
+	c.word.Store(w)
+
+	switch {
+	case c.fixed&fixOnePacket != 0:
+		c.bind(w)
+	case c.fixed&fixTemplate != 0:
+		ik := c.InKey()
+		ih := hashKey(&ik, &t.seed)
+		is := t.in.shardOf(ih)
+		is.mu.Lock()
+		if t.in.has(is, &ik, ih) {
+			is.mu.Unlock()
+			t.count.Add(-1)
+			return nil, ErrExists
+		}
+		c.bind(w)
+		t.in.insert(is, c, ih)
+		is.mu.Unlock()
+		return c, nil
+	default:
+		ik, ok := c.InKey(), c.OutKey()
+		ih, oh := hashKey(&ik, &t.seed), hashKey(&ok, &t.seed)
+		is, os := t.in.shardOf(ih), t.out.shardOf(oh)
+		is.mu.Lock()
+		os.mu.Lock()
+		if t.in.has(is, &ik, ih) || t.out.has(os, &ok, oh) {
+			os.mu.Unlock()
+			is.mu.Unlock()
+			t.count.Add(-1)
+			return nil, ErrExists
+		}
+		c.bind(w)
+		t.in.insert(is, c, ih)
+		t.out.insert(os, c, oh)
+		os.mu.Unlock()
+		is.mu.Unlock()
+	}
+	if d := p.Dest; d != nil {
+		d.Stats.Conns.Add(1)
+	}
+	if p.Svc != nil && p.Svc.Stats != nil {
+		p.Svc.Stats.Conns.Add(1)
+	}
+	return c, nil
+}
+
+// kill removes c from the table and unbinds it if it is alive and, when
+// onlyExpiredAt is not nil, expired at *onlyExpiredAt. It holds the two
+// shard locks (in-index first, always) for a few dozen nanoseconds.
+func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
+	if c.fixed&fixOnePacket != 0 {
+		for {
+			w := c.word.Load()
+			if w&wDead != 0 || onlyExpiredAt != nil && !isExpired(w, *onlyExpiredAt) {
+				return false
+			}
+			if c.word.CompareAndSwap(w, w|wDead) {
+				t.count.Add(-1)
+				c.unbind(w)
+				return true
+			}
+		}
+	}
+	ih := t.in.hashConn(c)
+	is := t.in.shardOf(ih)
+	var oh uint64
+	var os *shard
+	if c.fixed&fixTemplate == 0 {
+		oh = t.out.hashConn(c)
+		os = t.out.shardOf(oh)
+	}
+	is.mu.Lock()
+	if os != nil {
+		os.mu.Lock()
+	}
+	var w uint64
+	ok := false
+	for {
+		w = c.word.Load()
+		if w&wDead != 0 || onlyExpiredAt != nil && !isExpired(w, *onlyExpiredAt) {
+			break
+		}
+		if c.word.CompareAndSwap(w, w|wDead) {
+			ok = true
+			break
+		}
+	}
+	if ok {
+		t.in.remove(is, c, ih)
+		if os != nil {
+			t.out.remove(os, c, oh)
+		}
+	}
+	if os != nil {
+		os.mu.Unlock()
+	}
+	is.mu.Unlock()
+	if ok {
+		t.count.Add(-1)
+		c.unbind(w)
+	}
+	return ok
+}
+
+// Delete removes c now, whatever its expiry, and unbinds it from its Dest.
+// It reports whether c was still alive. One-packet connections must be
+// deleted this way once their packet is sent (the kernel frees them in
+// ip_vs_conn_put).
+func (t *Table) Delete(c *Conn) bool { return t.kill(c, nil) }
+
+// Expire collects connections whose expiry is ≤ now, doing a bounded amount
+// of work: it examines at most budget connections (an empty group of 8
+// slots counts as one), resuming where the previous call stopped, and stops
+// early after one full pass. Each removal holds two shard locks for a few
+// dozen nanoseconds; the scan itself takes no lock, so lookups are never
+// held up. If another goroutine is expiring, Expire returns 0 at once. It
+// returns the number of connections removed.
+func (t *Table) Expire(now int64, budget int) (expired int) {
+	if !t.expMu.TryLock() {
+		return 0
+	}
+	s, pos := t.cur.shard, t.cur.pos
+	work, wrapped := 0, 0
+	for work < budget && wrapped <= nShards {
+		a := t.in.shards[s].arr.Load()
+		if pos >= len(a.slots) {
+			s, pos = (s+1)%nShards, 0
+			wrapped++
+			continue
+		}
+		if pos%groupSlots == 0 && a.ctrl[pos/groupSlots].Load() == allEmpty {
+			pos += groupSlots
+			work++
+			continue
+		}
+		c := a.slots[pos].Load()
+		pos++
+		if c == nil {
+			continue
+		}
+		work++
+		if w := c.word.Load(); w&wDead == 0 && isExpired(w, now) && t.kill(c, &now) {
+			expired++
+		}
+	}
+	t.cur.shard, t.cur.pos = s, pos
+	t.expMu.Unlock()
+	return expired
+}
+
+// Range calls fn for every connection in the table until fn returns false,
+// for ipvsadm -Lnc. It walks each shard's current array without locking:
+// connections added or removed during the walk may or may not be seen, and
+// one moved by a concurrent resize may be seen twice or missed. fn may call
+// Delete. One-packet connections are not listed.
+func (t *Table) Range(fn func(*Conn) bool) {
+	for s := range t.in.shards {
+		a := t.in.shards[s].arr.Load()
+		for i := range a.slots {
+			if c := a.slots[i].Load(); c != nil && c.Alive() && !fn(c) {
+				return
+			}
+		}
+	}
+}
+
+// Flush removes and unbinds every connection (one-packet connections in
+// flight excepted, their owner deletes them). Connections created during a
+// Flush may survive it.
+func (t *Table) Flush() {
+	for s := range t.in.shards {
+		sh := &t.in.shards[s]
+		for pass := 0; pass < 64; pass++ {
+			a := sh.arr.Load()
+			removed := false
+			for i := range a.slots {
+				if c := a.slots[i].Load(); c != nil {
+					removed = t.kill(c, nil) || removed
+				}
+			}
+			// A removal may have shrunk the array under the walk; walk
+			// again until a pass removes nothing.
+			if !removed {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,50 @@
+// Package ctl is the control plane's model of IPVS configuration: the
+// Manager applies ipvsadm's operations (add, edit and delete services and
+// real servers, flush, zero, timeouts) with the kernel's semantics and
+// validation, and publishes every change as a new immutable vs.Table; Serve
+// and Call carry ipvsadm command lines over a local unix socket.
+//
+// # Manager
+//
+// One mutex serializes writers. An operation first validates everything it
+// needs (and creates a scheduler when it needs one), so a failed operation
+// changes nothing; then it applies the change and publishes: a new Service
+// value for each service it touched (unchanged services keep theirs), the
+// service's scheduler updated with the value about to be published, the
+// table stored into the atomic pointer, and the OnChange hook called, still
+// under the lock so hooks see tables in order.
+//
+// Identity and counters live in long-lived objects shared by successive
+// snapshots: a service keeps its *vs.Stats and scheduler instance, a real
+// server its *vs.Dest, whose weight, method and thresholds an edit stores
+// atomically in place, as the kernel does. A removed dest loses
+// vs.DestAvailable; connections keep their pointer to it. Like the kernel's
+// dest trash, a removed dest that still has connections (or was removed
+// less than a minute ago) is brought back, counters and all, when the same
+// real server is added to the same service again; its traffic statistics
+// are zeroed if the service itself was re-created meanwhile.
+//
+// Errors are the sentinels of errors.go, whose texts are the messages
+// ipvsadm prints for the kernel's answers (ipvs_strerror), chosen per
+// operation as libipvs does: a missing service is ErrNoSuchService for
+// service operations and ErrServiceNotDefined for real-server operations.
+//
+// # Order of real servers
+//
+// vs.Service.Dests lists real servers in the kernel's order, most recently
+// added first (the order vs documents): like __ip_vs_update_dest, which
+// links a new dest at the head of the service's list (list_add_rcu),
+// AddDest puts every new dest at index 0, including one taken back from the
+// trash. The schedulers of package sched walk Dests from index 0, so rr and
+// wrr meet the most recently added server first, as the kernel's do.
+// ipvsadm --nosort shows this order.
+//
+// # Control socket
+//
+// Serve listens on a unix stream socket created with mode 0600 (bound in a
+// private directory and renamed into place, so it is never reachable with
+// wider permissions), refuses to start when another daemon answers on the
+// path, replaces a stale socket file, and never removes anything that is
+// not a socket. Each line a client sends is a JSON Request; each answer is
+// one JSON Response line.
+package ctl

@@ -1,0 +1,414 @@
+package datapath
+
+import (
+	"bytes"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/internal/clock"
+	"github.com/gdirector/gdirector/internal/pkt"
+	"github.com/gdirector/gdirector/link"
+	"github.com/gdirector/gdirector/sched"
+	"github.com/gdirector/gdirector/vs"
+)
+
+// fakeDev is a device that is never read; Process tests drive the worker
+// directly, and writes (ARP requests, parked frames) are recorded.
+type fakeDev struct {
+	name  string
+	index int
+	mac   [6]byte
+	sent  [][]byte
+}
+
+func (d *fakeDev) Name() string                           { return d.name }
+func (d *fakeDev) Index() int                             { return d.index }
+func (d *fakeDev) HardwareAddr() [6]byte                  { return d.mac }
+func (d *fakeDev) MTU() int                               { return 1500 }
+func (d *fakeDev) BatchSize() int                         { return 8 }
+func (d *fakeDev) Close() error                           { return nil }
+func (d *fakeDev) Read([][]byte, []int, int) (int, error) { return 0, nil }
+func (d *fakeDev) Write(bufs [][]byte, off int) (int, error) {
+	for _, b := range bufs {
+		d.sent = append(d.sent, append([]byte(nil), b[off:]...))
+	}
+	return len(bufs), nil
+}
+
+// staticRouter is a minimal Router for these tests.
+type staticRouter struct {
+	routes map[netip.Prefix]Route
+	neigh  map[netip.Addr][6]byte
+}
+
+func (r *staticRouter) Route(dst netip.Addr) (Route, error) {
+	for p, rt := range r.routes {
+		if p.Contains(dst) {
+			if !rt.NextHop.IsValid() {
+				rt.NextHop = dst
+			}
+			return rt, nil
+		}
+	}
+	return Route{}, ErrNoRoute
+}
+
+func (r *staticRouter) Neighbor(_ int, a netip.Addr) ([6]byte, bool) {
+	m, ok := r.neigh[a]
+	return m, ok
+}
+
+var (
+	cip  = netip.MustParseAddr("198.51.100.2")
+	dip1 = netip.MustParseAddr("198.51.100.1")
+	dip2 = netip.MustParseAddr("203.0.113.1")
+	vip  = netip.MustParseAddr("192.0.2.10")
+	rip1 = netip.MustParseAddr("203.0.113.11")
+	rip2 = netip.MustParseAddr("203.0.113.12")
+
+	macClient = pkt.MAC(0x01)
+	macDirC   = pkt.MAC(0x10) // director, client side
+	macDirR   = pkt.MAC(0x20) // director, real-server side
+	macRS1    = pkt.MAC(0x31)
+	macRS2    = pkt.MAC(0x32)
+)
+
+type rig struct {
+	d          *Director
+	w          *Worker // reads the client side
+	wr         *Worker // reads the real-server side
+	cdev, rdev *fakeDev
+	clk        *clock.Fake
+	tbl        atomic.Pointer[vs.Table]
+	svc        *vs.Service
+	dests      []*vs.Dest
+}
+
+func newRig(t testing.TB, proto vs.Proto, port uint16) *rig {
+	t.Helper()
+	r := &rig{
+		cdev: &fakeDev{name: "eth0", index: 1, mac: macDirC},
+		rdev: &fakeDev{name: "eth1", index: 2, mac: macDirR},
+		clk:  clock.NewFake(1_000_000_000),
+	}
+	s, err := sched.New("rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dests = []*vs.Dest{vs.NewDest(rip1, port, vs.Masq, 1), vs.NewDest(rip2, port, vs.Masq, 1)}
+	r.svc = &vs.Service{
+		Key:  vs.ServiceKey{Proto: proto, Port: port, Addr: vip.As16()},
+		Addr: vip, Port: port, Proto: proto, SchedName: "rr", Sched: s,
+		Dests: r.dests, Stats: &vs.Stats{},
+	}
+	s.Update(r.svc)
+	r.tbl.Store(vs.NewTable([]*vs.Service{r.svc}))
+	router := &staticRouter{
+		routes: map[netip.Prefix]Route{
+			netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: 1, Src: dip1},
+			netip.MustParsePrefix("203.0.113.0/24"):  {IfIndex: 2, Src: dip2},
+		},
+		neigh: map[netip.Addr][6]byte{cip: macClient, rip1: macRS1, rip2: macRS2},
+	}
+	d, err := New(Config{
+		Devices: []link.Device{r.cdev, r.rdev},
+		Table:   &r.tbl, Conns: conntrack.NewTable(conntrack.Options{Capacity: 1024}),
+		Clock: r.clk, Router: router,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d, r.w, r.wr = d, d.workers[0], d.workers[1]
+	// The VIP was announced with a gratuitous ARP on every interface.
+	for _, dv := range []*fakeDev{r.cdev, r.rdev} {
+		if len(dv.sent) != 1 {
+			t.Fatalf("%s: %d frames at start, want one gratuitous ARP", dv.name, len(dv.sent))
+		}
+		want := make([]byte, 60)
+		header.PutARP(want, broadcast, dv.mac, header.ARPRequest, dv.mac, vip.As4(), [6]byte{}, vip.As4())
+		if !bytes.Equal(dv.sent[0], want) {
+			t.Fatalf("%s: gratuitous ARP\n got %x\nwant %x", dv.name, dv.sent[0], want)
+		}
+		dv.sent = nil
+	}
+	// Resolve next hops synchronously (the resolver goroutine is not running).
+	for _, a := range []netip.Addr{cip, rip1, rip2} {
+		if r.d.res.want(a.As16()) != nil {
+			t.Fatalf("%v not resolved", a)
+		}
+	}
+	return r
+}
+
+func withHeadroom(f []byte) []byte {
+	b := make([]byte, link.Headroom+len(f), link.Headroom+link.MaxFrame)
+	copy(b[link.Headroom:], f)
+	return b
+}
+
+// step sends frame through worker w and returns (device, frame out).
+func step(t testing.TB, w *Worker, now int64, f []byte) (int, []byte, forward.Reason) {
+	t.Helper()
+	b := withHeadroom(f)
+	dev, r := w.Process(b, now)
+	return dev, b[link.Headroom:], r
+}
+
+func expectFrame(t *testing.T, got []byte, want pkt.Spec) {
+	t.Helper()
+	w := pkt.Build(want)
+	if !bytes.Equal(got, w) {
+		t.Fatalf("frame differs\n got %x\nwant %x", got, w)
+	}
+}
+
+func TestNATTCPConnection(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	now := r.clk.Now()
+	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, Seq: 1}
+	dev, out, why := step(t, r.w, now, pkt.Build(syn))
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("syn: dev %d reason %v", dev, why)
+	}
+	want := syn
+	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
+	expectFrame(t, out, want)
+	d1 := r.dests[0]
+	// Current kernels count the pre-established states (SYN_RECV here) as
+	// active (ip_vs_proto_tcp.c, tcp_state_active_table).
+	if d1.ActiveConns.Load() != 1 || d1.InactConns.Load() != 0 {
+		t.Fatalf("after SYN: active %d inact %d", d1.ActiveConns.Load(), d1.InactConns.Load())
+	}
+
+	synack := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPSyn | header.TCPAck, Seq: 9, Ack: 2}
+	dev, out, why = step(t, r.wr, now, pkt.Build(synack))
+	if dev != 0 || why != forward.Pass {
+		t.Fatalf("syn-ack: dev %d reason %v", dev, why)
+	}
+	want = synack
+	want.SrcMAC, want.DstMAC, want.Src, want.TTL = macDirC, macClient, vip, 63
+	expectFrame(t, out, want)
+
+	ack := syn
+	ack.TCPFlags, ack.Seq, ack.Ack, ack.Payload = header.TCPAck|header.TCPPsh, 2, 10, []byte("GET / HTTP/1.0\r\n\r\n")
+	dev, out, _ = step(t, r.w, now, pkt.Build(ack))
+	want = ack
+	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
+	if dev != 1 {
+		t.Fatalf("ack dev %d", dev)
+	}
+	expectFrame(t, out, want)
+	if d1.ActiveConns.Load() != 1 || d1.InactConns.Load() != 0 {
+		t.Fatalf("established: active %d inact %d", d1.ActiveConns.Load(), d1.InactConns.Load())
+	}
+	if got := d1.Stats.InPkts.Load(); got != 2 {
+		t.Fatalf("dest InPkts %d", got)
+	}
+	if got := r.svc.Stats.OutPkts.Load(); got != 1 {
+		t.Fatalf("svc OutPkts %d", got)
+	}
+
+	// The next connection goes to the second real server (rr).
+	syn2 := syn
+	syn2.SPort = 40001
+	_, out, _ = step(t, r.w, now, pkt.Build(syn2))
+	want = syn2
+	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS2, rip2
+	expectFrame(t, out, want)
+}
+
+func TestNATUDP(t *testing.T) {
+	r := newRig(t, vs.UDP, 53)
+	now := r.clk.Now()
+	q := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 5353, DPort: 53, Payload: []byte("query")}
+	dev, out, _ := step(t, r.w, now, pkt.Build(q))
+	want := q
+	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
+	if dev != 1 {
+		t.Fatalf("dev %d", dev)
+	}
+	expectFrame(t, out, want)
+	a := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoUDP, SPort: 53, DPort: 5353, Payload: []byte("answer")}
+	dev, out, _ = step(t, r.wr, now, pkt.Build(a))
+	want = a
+	want.SrcMAC, want.DstMAC, want.Src, want.TTL = macDirC, macClient, vip, 63
+	if dev != 0 {
+		t.Fatalf("dev %d", dev)
+	}
+	expectFrame(t, out, want)
+	if r.dests[0].InactConns.Load() != 1 { // UDP connections count as inactive, as in IPVS
+		t.Fatalf("udp inact %d", r.dests[0].InactConns.Load())
+	}
+}
+
+func TestARPForVIP(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	req := make([]byte, 60)
+	header.PutARP(req, broadcast, macClient, header.ARPRequest, macClient, cip.As4(), [6]byte{}, vip.As4())
+	dev, out, _ := step(t, r.w, r.clk.Now(), req)
+	if dev != 0 {
+		t.Fatalf("ARP reply on dev %d", dev)
+	}
+	want := make([]byte, 60)
+	header.PutARP(want, macClient, macDirC, header.ARPReply, macDirC, vip.As4(), macClient, cip.As4())
+	if !bytes.Equal(out, want) {
+		t.Fatalf("ARP reply\n got %x\nwant %x", out, want)
+	}
+	// A request for some other address is none of our business.
+	other := make([]byte, 60)
+	header.PutARP(other, broadcast, macClient, header.ARPRequest, macClient, cip.As4(), [6]byte{}, dip1.As4())
+	if dev, _, _ := step(t, r.w, r.clk.Now(), other); dev != -1 {
+		t.Fatal("answered ARP for a non-VIP")
+	}
+}
+
+func TestDropsCounted(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	now := r.clk.Now()
+	cases := []struct {
+		name string
+		spec pkt.Spec
+		want forward.Reason
+	}{
+		{"no service on VIP port", pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 1, DPort: 81, TCPFlags: header.TCPSyn}, forward.DropNoService},
+		{"ack without connection", pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 2, DPort: 80, TCPFlags: header.TCPAck}, forward.DropNotSyn},
+		{"syn-ack to VIP", pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 3, DPort: 80, TCPFlags: header.TCPSyn | header.TCPAck}, forward.DropNotSyn},
+	}
+	for _, c := range cases {
+		if _, _, why := step(t, r.w, now, pkt.Build(c.spec)); why != c.want {
+			t.Errorf("%s: reason %v, want %v", c.name, why, c.want)
+		}
+	}
+	bad := pkt.Build(pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 1, DPort: 80, TCPFlags: header.TCPSyn})
+	bad[14+10] ^= 1
+	if _, _, why := step(t, r.w, now, bad); why != forward.DropDecode {
+		t.Errorf("bad checksum: %v", why)
+	}
+	// Quiesce both dests: weight 0 means no new connections.
+	for _, d := range r.dests {
+		d.Weight.Store(0)
+	}
+	r.svc.Sched.Update(r.svc)
+	if _, _, why := step(t, r.w, now, pkt.Build(pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 9, DPort: 80, TCPFlags: header.TCPSyn})); why != forward.DropNoDest {
+		t.Errorf("quiesced: %v", why)
+	}
+	c := r.d.Counters()
+	for _, k := range []string{"no_service", "not_syn", "decode", "no_dest"} {
+		if c.Drops[k] == 0 {
+			t.Errorf("drop counter %s not counted: %v", k, c.Drops)
+		}
+	}
+	if c.Drops["not_syn"] != 2 {
+		t.Errorf("not_syn = %d", c.Drops["not_syn"])
+	}
+	// Traffic that is not for a VIP nor a connection is ignored, not dropped.
+	if _, _, why := step(t, r.w, now, pkt.Build(pkt.Spec{Src: cip, Dst: dip1, Proto: header.ProtoTCP, SPort: 1, DPort: 22, TCPFlags: header.TCPSyn})); why != forward.Pass {
+		t.Errorf("host traffic: %v", why)
+	}
+}
+
+func TestUnresolvedNextHopParks(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	// A client we have never heard of, behind no neighbour entry.
+	other := netip.MustParseAddr("198.51.100.77")
+	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: other, Dst: vip, Proto: header.ProtoTCP, SPort: 1, DPort: 80, TCPFlags: header.TCPSyn}
+	step(t, r.w, r.clk.Now(), pkt.Build(syn))
+	reply := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: other, Proto: header.ProtoTCP, SPort: 80, DPort: 1, TCPFlags: header.TCPSyn | header.TCPAck}
+	dev, _, why := step(t, r.wr, r.clk.Now(), pkt.Build(reply))
+	if dev != -1 || why != forward.Pass {
+		t.Fatalf("unresolved: dev %d reason %v", dev, why)
+	}
+	p := <-r.d.parkCh
+	r.d.res.park(p)
+	// The resolver asked with ARP on the client side, from the DIP.
+	if len(r.cdev.sent) != 1 {
+		t.Fatalf("%d frames sent", len(r.cdev.sent))
+	}
+	var ph header.Parsed
+	header.Decode(r.cdev.sent[0], &ph)
+	a := header.ARP(r.cdev.sent[0][ph.L3:])
+	if a.Op() != header.ARPRequest || a.TargetIP() != other.As4() || a.SenderIP() != dip1.As4() {
+		t.Fatalf("bad ARP request %x", r.cdev.sent[0])
+	}
+	// The answer arrives; the parked SYN-ACK leaves toward the learned MAC.
+	mac := pkt.MAC(0x77)
+	rep := make([]byte, 60)
+	header.PutARP(rep, macDirC, mac, header.ARPReply, mac, other.As4(), macDirC, dip1.As4())
+	step(t, r.w, r.clk.Now(), rep)
+	r.d.res.learn(<-r.d.learnCh)
+	if len(r.cdev.sent) != 2 {
+		t.Fatalf("parked frame not flushed: %d frames", len(r.cdev.sent))
+	}
+	want := reply
+	want.SrcMAC, want.DstMAC, want.Src, want.TTL = macDirC, mac, vip, 63
+	expectFrame(t, r.cdev.sent[1], want)
+}
+
+func TestEstablishedFlowNoAlloc(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	now := r.clk.Now()
+	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn}
+	step(t, r.w, now, pkt.Build(syn))
+	in := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPAck, Payload: make([]byte, 1000)})
+	out := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPAck, Payload: make([]byte, 1000), TTL: 255})
+	bin, bout := withHeadroom(in), withHeadroom(out)
+	fin, fout := append([]byte(nil), bin...), append([]byte(nil), bout...)
+	n := testing.AllocsPerRun(500, func() {
+		copy(bin, fin)
+		copy(bout, fout)
+		if dev, _ := r.w.Process(bin, now); dev != 1 {
+			t.Fatal("in not forwarded")
+		}
+		if dev, _ := r.wr.Process(bout, now); dev != 0 {
+			t.Fatal("out not forwarded")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per established in+out packet pair", n)
+	}
+}
+
+func BenchmarkProcessEstablished(b *testing.B) {
+	r := newRig(b, vs.TCP, 80)
+	now := r.clk.Now()
+	step(b, r.w, now, pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn}))
+	in := withHeadroom(pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPAck, Payload: make([]byte, 64)}))
+	orig := append([]byte(nil), in...)
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(in, orig)
+		r.w.Process(in, now)
+	}
+}
+
+// TestOnePacketUDP: with ipvsadm -o every datagram is scheduled on its own
+// and leaves no connection behind.
+func TestOnePacketUDP(t *testing.T) {
+	r := newRig(t, vs.UDP, 53)
+	r.svc.Flags |= vs.SvcOnePacket
+	now := r.clk.Now()
+	q := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 5353, DPort: 53, Payload: []byte("q")}
+	var got []netip.Addr
+	for i := 0; i < 4; i++ {
+		_, out, why := step(t, r.w, now, pkt.Build(q)) // same source port every time
+		if why != forward.Pass {
+			t.Fatal(why)
+		}
+		var p header.Parsed
+		header.Decode(out, &p)
+		got = append(got, header.AddrFrom16(p.Dst))
+	}
+	if got[0] != rip1 || got[1] != rip2 || got[2] != rip1 || got[3] != rip2 {
+		t.Fatalf("one-packet scheduling went to %v", got)
+	}
+	if n := r.d.conns.Len(); n != 0 {
+		t.Fatalf("%d connections left", n)
+	}
+	if r.dests[0].InactConns.Load() != 0 || r.dests[0].Stats.Conns.Load() != 2 {
+		t.Fatalf("dest counters: inact %d conns %d", r.dests[0].InactConns.Load(), r.dests[0].Stats.Conns.Load())
+	}
+}

@@ -1,0 +1,244 @@
+package datapath
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/internal/clock"
+	"github.com/gdirector/gdirector/link"
+	"github.com/gdirector/gdirector/vs"
+)
+
+// Config wires a Director.
+type Config struct {
+	Devices []link.Device             // the interfaces the director serves
+	Table   *atomic.Pointer[vs.Table] // published by the control plane
+	Conns   *conntrack.Table
+	Clock   clock.Clock
+	Router  Router
+	Logf    func(format string, args ...any) // optional
+}
+
+// Director runs the data plane over a set of devices.
+type Director struct {
+	devs    []link.Device
+	byIndex map[int]int // ifindex → position in devs
+	table   *atomic.Pointer[vs.Table]
+	conns   *conntrack.Table
+	clock   clock.Clock
+	logf    func(string, ...any)
+
+	nh   atomic.Pointer[nhTable]
+	vips atomic.Pointer[vipSet]
+
+	resolveCh chan [16]byte
+	parkCh    chan parked
+	learnCh   chan learned
+	res       *resolver
+
+	workers []*Worker
+	slow    counters // drops and sends counted off the hot path
+	slowMu  sync.Mutex
+}
+
+// vipSet is the set of virtual addresses of one table snapshot.
+type vipSet struct {
+	src  *vs.Table
+	addr map[[16]byte]struct{}
+}
+
+// New builds a Director; Run starts it.
+func New(cfg Config) (*Director, error) {
+	if len(cfg.Devices) == 0 {
+		return nil, fmt.Errorf("datapath: no devices")
+	}
+	if cfg.Table == nil || cfg.Conns == nil || cfg.Clock == nil || cfg.Router == nil {
+		return nil, fmt.Errorf("datapath: incomplete config")
+	}
+	d := &Director{
+		devs:      cfg.Devices,
+		byIndex:   map[int]int{},
+		table:     cfg.Table,
+		conns:     cfg.Conns,
+		clock:     cfg.Clock,
+		logf:      cfg.Logf,
+		resolveCh: make(chan [16]byte, resolveQueue),
+		parkCh:    make(chan parked, parkTotal),
+		learnCh:   make(chan learned, learnQueue),
+	}
+	if d.logf == nil {
+		d.logf = func(string, ...any) {}
+	}
+	for i, dv := range d.devs {
+		d.byIndex[dv.Index()] = i
+	}
+	empty := nhTable{}
+	d.nh.Store(&empty)
+	d.vips.Store(&vipSet{addr: map[[16]byte]struct{}{}})
+	d.res = newResolver(d, cfg.Router)
+	for i := range d.devs {
+		d.workers = append(d.workers, newWorker(d, i))
+	}
+	d.TableChanged(cfg.Table.Load())
+	return d, nil
+}
+
+func (d *Director) devIndex(ifindex int) int {
+	if i, ok := d.byIndex[ifindex]; ok {
+		return i
+	}
+	return -1
+}
+
+// TableChanged is called by the control plane after it published t: new
+// VIPs are announced with a gratuitous ARP and every dest is resolved ahead
+// of its first packet.
+func (d *Director) TableChanged(t *vs.Table) {
+	old := d.vips.Load()
+	ns := &vipSet{src: t, addr: map[[16]byte]struct{}{}}
+	if t != nil {
+		for _, s := range t.Services {
+			if s.FwMark != 0 {
+				continue
+			}
+			ns.addr[s.Key.Addr] = struct{}{}
+			for _, dst := range s.Dests {
+				select {
+				case d.resolveCh <- dst.Addr16:
+				default:
+				}
+			}
+		}
+	}
+	d.vips.Store(ns)
+	for a := range ns.addr {
+		if _, had := old.addr[a]; !had && header.Is4(&a) {
+			d.sendGratuitousARP([4]byte(a[12:16]))
+		}
+	}
+}
+
+// Run starts one worker per device and the resolver, and blocks until ctx
+// is done and every worker has stopped.
+func (d *Director) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); d.res.run(done) }()
+	errs := make(chan error, len(d.workers))
+	for _, w := range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.expireLoop(ctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	close(done)
+	wg.Wait()
+	return err
+}
+
+// Counters sums the per-worker counters: drops by reason and the totals.
+func (d *Director) Counters() Counters {
+	var c Counters
+	add := func(k *counters) {
+		for i := range k.drop {
+			c.Drops[forward.Reason(i).String()] += atomic.LoadUint64(&k.drop[i])
+		}
+		c.RxFrames += atomic.LoadUint64(&k.rx)
+		c.TxFrames += atomic.LoadUint64(&k.tx)
+		c.In += atomic.LoadUint64(&k.in)
+		c.Out += atomic.LoadUint64(&k.out)
+		c.Ignored += atomic.LoadUint64(&k.ignored)
+		c.ARPReplies += atomic.LoadUint64(&k.arpReplies)
+		c.Parked += atomic.LoadUint64(&k.parked)
+		c.NewConns += atomic.LoadUint64(&k.newConns)
+	}
+	c.Drops = map[string]uint64{}
+	for _, w := range d.workers {
+		add(&w.c)
+	}
+	add(&d.slow)
+	delete(c.Drops, forward.Pass.String())
+	return c
+}
+
+const expireEvery = 100 * time.Millisecond
+
+// Counters is a snapshot of the data plane's counters.
+type Counters struct {
+	RxFrames, TxFrames uint64
+	In, Out            uint64 // packets forwarded per direction
+	NewConns           uint64
+	Ignored            uint64 // frames that were not the director's business
+	ARPReplies         uint64
+	Parked             uint64 // frames that waited for neighbour resolution
+	Drops              map[string]uint64
+}
+
+// counters are one worker's; written with atomics so Counters can read
+// them while the worker runs. Padded against false sharing.
+type counters struct {
+	_          [64]byte
+	rx, tx     uint64
+	in, out    uint64
+	ignored    uint64
+	arpReplies uint64
+	parked     uint64
+	newConns   uint64
+	drop       [forward.NumReasons]uint64
+	_          [64]byte
+}
+
+func (d *Director) countSlow(r forward.Reason) { atomic.AddUint64(&d.slow.drop[r], 1) }
+func (d *Director) countSlowTx()               { atomic.AddUint64(&d.slow.tx, 1) }
+
+// expireLoop collects expired connections in bounded slices so that a mass
+// expiry never holds the table for long.
+func (d *Director) expireLoop(ctx context.Context) {
+	// Every tick scans a slice of the table sized so that a full sweep
+	// takes about five seconds, and never fewer than 8192 entries.
+	t := time.NewTicker(expireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			budget := max(8192, d.conns.Len()/50)
+			d.conns.Expire(d.clock.Now(), budget)
+		}
+	}
+}
+
+// isVIP reports whether a is a virtual address of the current table.
+func (d *Director) isVIP(a *[16]byte) bool {
+	_, ok := d.vips.Load().addr[*a]
+	return ok
+}
+
+// Route16 is a helper for tests and tools: the next hop currently used
+// for dst, if resolved.
+func (d *Director) NextHop(dst netip.Addr) (dev string, mac [6]byte, ok bool) {
+	h, ok := d.nh.Load().get(dst.As16())
+	if !ok {
+		return "", mac, false
+	}
+	return d.devs[h.dev].Name(), h.mac, true
+}

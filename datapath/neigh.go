@@ -1,0 +1,356 @@
+package datapath
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/link"
+)
+
+// Route is how the host would send a packet to some destination.
+type Route struct {
+	IfIndex int        // egress interface
+	NextHop netip.Addr // the destination itself when on-link, else the gateway
+	Src     netip.Addr // preferred source address (used in ARP requests)
+}
+
+// Router answers route and neighbour questions the way the host kernel
+// would (package route implements it over netlink). It is called only off
+// the hot path, by the resolver goroutine.
+type Router interface {
+	Route(dst netip.Addr) (Route, error)
+	// Neighbor returns the link-layer address the host knows for addr on
+	// the interface, if it has a usable entry.
+	Neighbor(ifindex int, addr netip.Addr) ([6]byte, bool)
+}
+
+// ErrNoRoute is returned by routers that have no route.
+var ErrNoRoute = errors.New("datapath: no route to host")
+
+// nextHop is a resolved layer-2 destination for one IP destination.
+type nextHop struct {
+	dev int     // index into Director.devs
+	mac [6]byte // next hop's MAC
+}
+
+// nhTable is an immutable map from destination address to next hop,
+// replaced as a whole by the resolver.
+type nhTable map[[16]byte]nextHop
+
+// Limits of the neighbour machinery.
+const (
+	parkPerDest   = 8                      // frames queued per unresolved destination
+	parkTotal     = 1024                   // frames queued in all
+	arpRetries    = 3                      // ARP requests before giving up
+	arpRetryEvery = 300 * time.Millisecond // between ARP requests
+	refreshAfter  = 60 * time.Second       // re-resolve entries this old
+	negativeFor   = time.Second            // remember a failed resolution
+	resolveQueue  = 4096
+	learnQueue    = 1024
+)
+
+type parked struct {
+	dst   [16]byte
+	frame []byte
+}
+
+type learned struct {
+	ip   [16]byte
+	mac  [6]byte
+	dev  int
+	seen time.Time
+}
+
+// pending is an unresolved destination.
+type pending struct {
+	route    Route
+	dev      int
+	frames   [][]byte
+	tries    int
+	lastSent time.Time
+	failed   time.Time // when negative; frames are refused until negativeFor passes
+}
+
+// resolver owns the neighbour state; only its goroutine touches it.
+type resolver struct {
+	d       *Director
+	router  Router
+	neigh   map[[16]byte]learned // by next-hop address: what ARP told us
+	dests   map[[16]byte]nhEntry // by destination: how we reach it
+	pend    map[[16]byte]*pending
+	nparked int
+}
+
+type nhEntry struct {
+	hop netip.Addr
+	dev int
+}
+
+func newResolver(d *Director, r Router) *resolver {
+	return &resolver{
+		d: d, router: r,
+		neigh: map[[16]byte]learned{},
+		dests: map[[16]byte]nhEntry{},
+		pend:  map[[16]byte]*pending{},
+	}
+}
+
+// run serves resolution requests, parked frames and gleaned ARP until done.
+func (r *resolver) run(done <-chan struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastRefresh := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case p := <-r.d.parkCh:
+			r.park(p)
+		case dst := <-r.d.resolveCh:
+			r.want(dst)
+		case l := <-r.d.learnCh:
+			r.learn(l)
+		case now := <-tick.C:
+			r.retry(now)
+			if now.Sub(lastRefresh) > refreshAfter/4 {
+				r.refresh(now)
+				lastRefresh = now
+			}
+		}
+	}
+}
+
+// park queues a frame for an unresolved destination and starts resolution.
+func (r *resolver) park(p parked) {
+	pd := r.want(p.dst)
+	if pd == nil { // resolved meanwhile: send now
+		r.d.sendResolved(p.dst, p.frame)
+		return
+	}
+	if !pd.failed.IsZero() || len(pd.frames) >= parkPerDest || r.nparked >= parkTotal {
+		r.d.countSlow(forward.DropNeighbour)
+		return
+	}
+	pd.frames = append(pd.frames, p.frame)
+	r.nparked++
+}
+
+// want makes sure dst is being resolved; it returns nil if dst already is.
+func (r *resolver) want(dst [16]byte) *pending {
+	if pd := r.pend[dst]; pd != nil {
+		if !pd.failed.IsZero() && time.Since(pd.failed) > negativeFor {
+			delete(r.pend, dst)
+		} else {
+			return pd
+		}
+	}
+	if _, ok := r.d.nh.Load().get(dst); ok {
+		return nil
+	}
+	pd := &pending{}
+	r.pend[dst] = pd
+	addr := header.AddrFrom16(dst)
+	rt, err := r.router.Route(addr)
+	if err != nil {
+		pd.failed = time.Now()
+		r.d.logf("datapath: no route to %v: %v", addr, err)
+		return pd
+	}
+	dev := r.d.devIndex(rt.IfIndex)
+	if dev < 0 {
+		pd.failed = time.Now()
+		r.d.logf("datapath: route to %v leaves by interface %d, which the director does not serve", addr, rt.IfIndex)
+		return pd
+	}
+	if !rt.NextHop.IsValid() {
+		rt.NextHop = addr
+	}
+	pd.route, pd.dev = rt, dev
+	hop := rt.NextHop.As16()
+	if l, ok := r.neigh[hop]; ok && l.dev == dev {
+		r.publish(dst, hop, l, time.Now())
+		return nil
+	}
+	if mac, ok := r.router.Neighbor(rt.IfIndex, rt.NextHop); ok {
+		l := learned{ip: hop, mac: mac, dev: dev, seen: time.Now()}
+		r.neigh[hop] = l
+		r.publish(dst, hop, l, time.Now())
+		return nil
+	}
+	r.sendARP(pd)
+	return pd
+}
+
+func (r *resolver) sendARP(pd *pending) {
+	pd.tries++
+	pd.lastSent = time.Now()
+	if !pd.route.NextHop.Is4() {
+		return // NDP resolution arrives with IPv6 support
+	}
+	src := pd.route.Src
+	if !src.Is4() {
+		src = netip.IPv4Unspecified()
+	}
+	r.d.sendARPRequest(pd.dev, src.As4(), pd.route.NextHop.As4())
+}
+
+// learn records an address a worker saw in an ARP packet and completes
+// every destination waiting for it.
+func (r *resolver) learn(l learned) {
+	l.seen = time.Now()
+	old, known := r.neigh[l.ip]
+	r.neigh[l.ip] = l
+	now := time.Now()
+	for dst, pd := range r.pend {
+		if pd.failed.IsZero() && pd.route.NextHop.IsValid() && pd.route.NextHop.As16() == l.ip && pd.dev == l.dev {
+			r.publish(dst, l.ip, l, now)
+		}
+	}
+	if known && old.mac != l.mac {
+		// The neighbour moved: repoint every destination using it.
+		for dst, e := range r.dests {
+			if e.hop.As16() == l.ip {
+				r.publish(dst, l.ip, l, now)
+			}
+		}
+	}
+}
+
+// publish installs dst → (dev, mac) in a new table and flushes frames
+// parked for dst.
+func (r *resolver) publish(dst, hop [16]byte, l learned, now time.Time) {
+	r.dests[dst] = nhEntry{hop: header.AddrFrom16(hop), dev: l.dev}
+	old := r.d.nh.Load()
+	nt := make(nhTable, len(*old)+1)
+	for k, v := range *old {
+		nt[k] = v
+	}
+	nt[dst] = nextHop{dev: l.dev, mac: l.mac}
+	r.d.nh.Store(&nt)
+	if pd := r.pend[dst]; pd != nil {
+		for _, f := range pd.frames {
+			r.d.sendResolved(dst, f)
+		}
+		r.nparked -= len(pd.frames)
+		delete(r.pend, dst)
+	}
+}
+
+func (r *resolver) retry(now time.Time) {
+	for dst, pd := range r.pend {
+		if !pd.failed.IsZero() {
+			if now.Sub(pd.failed) > negativeFor {
+				delete(r.pend, dst)
+			}
+			continue
+		}
+		if now.Sub(pd.lastSent) < arpRetryEvery {
+			continue
+		}
+		if pd.tries >= arpRetries {
+			for range pd.frames {
+				r.d.countSlow(forward.DropNeighbour)
+			}
+			r.nparked -= len(pd.frames)
+			pd.frames = nil
+			pd.failed = now
+			r.d.logf("datapath: %v does not answer ARP", pd.route.NextHop)
+			continue
+		}
+		r.sendARP(pd)
+	}
+}
+
+// refresh keeps neighbours fresh: one not heard from for refreshAfter is
+// asked again with an ARP request while its entry stays in use; one silent
+// for twice that is forgotten with every destination that used it, so the
+// next packet resolves afresh (the kernel's STALE → PROBE → FAILED).
+func (r *resolver) refresh(now time.Time) {
+	for hop, l := range r.neigh {
+		age := now.Sub(l.seen)
+		switch {
+		case age > 2*refreshAfter:
+			delete(r.neigh, hop)
+			r.forgetHop(hop)
+		case age > refreshAfter:
+			a := header.AddrFrom16(hop)
+			if !a.Is4() {
+				continue
+			}
+			src := netip.IPv4Unspecified()
+			if rt, err := r.router.Route(a); err == nil && rt.Src.Is4() {
+				src = rt.Src
+			}
+			r.d.sendARPRequest(l.dev, src.As4(), a.As4())
+		}
+	}
+}
+
+// forgetHop removes every destination reached through hop.
+func (r *resolver) forgetHop(hop [16]byte) {
+	old := r.d.nh.Load()
+	nt := make(nhTable, len(*old))
+	for k, v := range *old {
+		nt[k] = v
+	}
+	for dst, e := range r.dests {
+		if e.hop.As16() == hop {
+			delete(r.dests, dst)
+			delete(nt, dst)
+		}
+	}
+	r.d.nh.Store(&nt)
+}
+
+func (t *nhTable) get(dst [16]byte) (nextHop, bool) {
+	h, ok := (*t)[dst]
+	return h, ok
+}
+
+// sendARPRequest broadcasts "who has tpa, tell spa" on device dev.
+func (d *Director) sendARPRequest(dev int, spa, tpa [4]byte) {
+	dv := d.devs[dev]
+	buf := make([]byte, link.Headroom+64)
+	mac := dv.HardwareAddr()
+	n := header.PutARP(buf[link.Headroom:], broadcast, mac, header.ARPRequest, mac, spa, [6]byte{}, tpa)
+	if _, err := dv.Write([][]byte{buf[:link.Headroom+n]}, link.Headroom); err != nil {
+		d.countSlow(forward.DropTx)
+	}
+}
+
+// sendGratuitousARP announces vip on every device.
+func (d *Director) sendGratuitousARP(vip [4]byte) {
+	for i := range d.devs {
+		dv := d.devs[i]
+		buf := make([]byte, link.Headroom+64)
+		mac := dv.HardwareAddr()
+		n := header.PutARP(buf[link.Headroom:], broadcast, mac, header.ARPRequest, mac, vip, [6]byte{}, vip)
+		if _, err := dv.Write([][]byte{buf[:link.Headroom+n]}, link.Headroom); err != nil {
+			d.countSlow(forward.DropTx)
+		}
+	}
+}
+
+// sendResolved writes a parked frame (headroom included) now that dst has
+// a next hop.
+func (d *Director) sendResolved(dst [16]byte, frame []byte) {
+	h, ok := d.nh.Load().get(dst)
+	if !ok {
+		d.countSlow(forward.DropNeighbour)
+		return
+	}
+	dv := d.devs[h.dev]
+	e := header.Ethernet(frame[link.Headroom:])
+	e.SetDst(h.mac)
+	e.SetSrc(dv.HardwareAddr())
+	if _, err := dv.Write([][]byte{frame}, link.Headroom); err != nil {
+		d.countSlow(forward.DropTx)
+		return
+	}
+	d.countSlowTx()
+}
+
+var broadcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}

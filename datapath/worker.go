@@ -1,0 +1,374 @@
+package datapath
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+
+	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/forward/nat"
+	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/link"
+	"github.com/gdirector/gdirector/vs"
+)
+
+// Worker reads one device and forwards what it reads. Its state is its
+// own; only counters are read by others (atomically).
+type Worker struct {
+	d     *Director
+	dev   int
+	bufs  [][]byte
+	sizes []int
+	tx    [][][]byte // per egress device, frames to write this batch
+	macs  [][6]byte  // per device, its MAC
+	mtus  []int      // per device, its MTU
+
+	// Per-batch state.
+	now int64
+	tbl *vs.Table
+	nh  *nhTable
+
+	// Scratch reused for every packet.
+	p    header.Parsed
+	key  conntrack.Key
+	flow vs.Flow
+	c    counters
+}
+
+func newWorker(d *Director, dev int) *Worker {
+	n := d.devs[dev].BatchSize()
+	if n <= 0 {
+		n = 64
+	}
+	w := &Worker{d: d, dev: dev, bufs: make([][]byte, n), sizes: make([]int, n)}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
+	}
+	for _, dv := range d.devs {
+		w.tx = append(w.tx, make([][]byte, 0, n))
+		w.macs = append(w.macs, dv.HardwareAddr())
+		w.mtus = append(w.mtus, dv.MTU())
+	}
+	return w
+}
+
+func (w *Worker) run(ctx context.Context) error {
+	dv := w.d.devs[w.dev]
+	for ctx.Err() == nil {
+		n, err := dv.Read(w.bufs, w.sizes, link.Headroom)
+		if err != nil {
+			if errors.Is(err, link.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		w.begin(w.d.clock.Now())
+		for i := 0; i < n; i++ {
+			frame := w.bufs[i][:link.Headroom+w.sizes[i]]
+			if out, _ := w.process(frame); out >= 0 {
+				w.tx[out] = append(w.tx[out], frame)
+			}
+		}
+		w.flush()
+	}
+	return nil
+}
+
+// begin starts a batch: one clock read and one load of each snapshot.
+func (w *Worker) begin(now int64) {
+	w.now = now
+	w.tbl = w.d.table.Load()
+	w.nh = w.d.nh.Load()
+}
+
+func (w *Worker) flush() {
+	for i := range w.tx {
+		if len(w.tx[i]) == 0 {
+			continue
+		}
+		sent, err := w.d.devs[i].Write(w.tx[i], link.Headroom)
+		atomic.AddUint64(&w.c.tx, uint64(sent))
+		if err != nil || sent < len(w.tx[i]) {
+			atomic.AddUint64(&w.c.drop[forward.DropTx], uint64(len(w.tx[i])-sent))
+		}
+		clear(w.tx[i])
+		w.tx[i] = w.tx[i][:0]
+	}
+}
+
+// Process handles one frame (link.Headroom bytes of headroom, then the
+// frame) as if it had been read from the worker's device at time now. It
+// returns the index of the device to send the rewritten frame on, or -1
+// with the reason (forward.Pass for frames that were queued for neighbour
+// resolution or were not the director's business). It is the unit the
+// pipeline is built from, exposed for tests, traces and pcap replay.
+func (w *Worker) Process(frame []byte, now int64) (dev int, r forward.Reason) {
+	w.begin(now)
+	return w.process(frame)
+}
+
+func (w *Worker) drop(r forward.Reason) (int, forward.Reason) {
+	atomic.AddUint64(&w.c.drop[r], 1)
+	return -1, r
+}
+
+func (w *Worker) process(frame []byte) (int, forward.Reason) {
+	atomic.AddUint64(&w.c.rx, 1)
+	f := frame[link.Headroom:]
+	p := &w.p
+	if st := header.Decode(f, p); st != header.OK {
+		if st == header.ErrEtherType {
+			atomic.AddUint64(&w.c.ignored, 1)
+			return -1, forward.Pass
+		}
+		return w.drop(forward.DropDecode)
+	}
+	switch p.EtherType {
+	case header.EtherTypeARP:
+		return w.arp(f)
+	}
+	switch p.Proto {
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP:
+	case header.ProtoICMP:
+		if w.d.isVIP(&p.Dst) {
+			return w.icmpEcho(f)
+		}
+		atomic.AddUint64(&w.c.ignored, 1)
+		return -1, forward.Pass
+	default:
+		atomic.AddUint64(&w.c.ignored, 1)
+		return -1, forward.Pass
+	}
+	k := &w.key
+	*k = conntrack.Key{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
+	if c := w.d.conns.LookupIn(k); c != nil {
+		return w.in(frame, c)
+	}
+	if c := w.d.conns.LookupOut(k); c != nil {
+		return w.out(frame, c)
+	}
+	svc := w.tbl.Lookup(0, p.IPv6, vs.Proto(p.Proto), p.Dst, p.DPort)
+	if svc == nil {
+		if w.d.isVIP(&p.Dst) {
+			return w.drop(forward.DropNoService)
+		}
+		atomic.AddUint64(&w.c.ignored, 1)
+		return -1, forward.Pass
+	}
+	if p.Frag == header.FragLater {
+		return w.drop(forward.DropFragment)
+	}
+	// Like the kernel, only a connection's first packet schedules: for TCP a
+	// SYN without ACK, FIN or RST.
+	if p.Proto == header.ProtoTCP && p.TCPFlags&(header.TCPSyn|header.TCPAck|header.TCPFin|header.TCPRst) != header.TCPSyn {
+		return w.drop(forward.DropNotSyn)
+	}
+	fl := &w.flow
+	*fl = vs.Flow{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
+	dest := svc.Sched.Schedule(svc, fl)
+	if dest == nil {
+		return w.drop(forward.DropNoDest)
+	}
+	dport := dest.Port
+	if dport == 0 {
+		dport = p.DPort
+	}
+	var flags conntrack.Flags
+	onePacket := svc.Flags&vs.SvcOnePacket != 0 && p.Proto == header.ProtoUDP
+	if onePacket {
+		flags = conntrack.FlagOnePacket
+	}
+	c, err := w.d.conns.New(w.now, &conntrack.Params{
+		Proto: vs.Proto(p.Proto), IPv6: p.IPv6,
+		CAddr: p.Src, CPort: p.SPort,
+		VAddr: p.Dst, VPort: p.DPort,
+		DAddr: dest.Addr16, DPort: dport,
+		LAddr: p.Src, LPort: p.SPort,
+		Fwd:  dest.FwdMethod(),
+		Dest: dest, Svc: svc,
+		Flags: flags,
+	})
+	if err != nil {
+		if errors.Is(err, conntrack.ErrTableFull) {
+			return w.drop(forward.DropTableFull)
+		}
+		// Lost a race with another worker for the same flow: use theirs.
+		if c = w.d.conns.LookupIn(k); c == nil {
+			return w.drop(forward.DropTableFull)
+		}
+	}
+	atomic.AddUint64(&w.c.newConns, 1)
+	dev, r := w.in(frame, c)
+	if onePacket {
+		// ipvsadm -o: the connection lives for this one datagram; the
+		// next one is scheduled afresh.
+		w.d.conns.Delete(c)
+	}
+	return dev, r
+}
+
+// in forwards a client→VIP packet of connection c.
+func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
+	p := &w.p
+	f := frame[link.Headroom:]
+	size := uint64(p.End - p.L3)
+	var r forward.Reason
+	switch c.Fwd {
+	case vs.Masq:
+		c.Update(w.now, conntrack.In, p.TCPFlags)
+		r = nat.In(f, p, c.DAddr, c.DPort)
+	default:
+		r = forward.DropMethod
+	}
+	if r != forward.Pass {
+		return w.drop(r)
+	}
+	count(c, forward.In, size)
+	atomic.AddUint64(&w.c.in, 1)
+	return w.l2(frame, c.DAddr)
+}
+
+// out forwards a real server's reply of connection c back to the client.
+func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
+	p := &w.p
+	f := frame[link.Headroom:]
+	var r forward.Reason
+	switch c.Fwd {
+	case vs.Masq:
+		c.Update(w.now, conntrack.Out, p.TCPFlags)
+		r = nat.Out(f, p, c.VAddr, c.VPort)
+	default:
+		r = forward.DropMethod
+	}
+	if r != forward.Pass {
+		return w.drop(r)
+	}
+	count(c, forward.Out, uint64(p.End-p.L3))
+	atomic.AddUint64(&w.c.out, 1)
+	return w.l2(frame, p.Dst)
+}
+
+// count adds one packet of size bytes (the IP packet, as the kernel counts
+// skb->len) to the statistics of c's dest and service.
+func count(c *conntrack.Conn, dir forward.Dir, size uint64) {
+	var stats [2]*vs.Stats
+	if c.Dest != nil {
+		stats[0] = &c.Dest.Stats
+	}
+	if c.Svc != nil {
+		stats[1] = c.Svc.Stats
+	}
+	for _, st := range stats {
+		switch {
+		case st == nil:
+		case dir == forward.In:
+			st.InPkts.Add(1)
+			st.InBytes.Add(size)
+		default:
+			st.OutPkts.Add(1)
+			st.OutBytes.Add(size)
+		}
+	}
+}
+
+// l2 sets the Ethernet header toward dst's next hop and picks the egress
+// device. An unresolved next hop parks a copy of the frame with the
+// resolver (slow path: the allocation happens once per unresolved burst).
+func (w *Worker) l2(frame []byte, dst [16]byte) (int, forward.Reason) {
+	h, ok := w.nh.get(dst)
+	if !ok {
+		cp := make([]byte, len(frame))
+		copy(cp, frame)
+		select {
+		case w.d.parkCh <- parked{dst: dst, frame: cp}:
+			atomic.AddUint64(&w.c.parked, 1)
+			return -1, forward.Pass
+		default:
+			return w.drop(forward.DropNeighbour)
+		}
+	}
+	if w.p.End-w.p.L3 > w.mtus[h.dev] {
+		return w.drop(forward.DropMTU)
+	}
+	e := header.Ethernet(frame[link.Headroom:])
+	e.SetDst(h.mac)
+	e.SetSrc(w.macs[h.dev])
+	return h.dev, forward.Pass
+}
+
+// arp answers requests for VIPs in place and gleans what it learns.
+func (w *Worker) arp(f []byte) (int, forward.Reason) {
+	a := header.ARP(f[w.p.L3:])
+	if !a.Valid() {
+		atomic.AddUint64(&w.c.ignored, 1)
+		return -1, forward.Pass
+	}
+	mac := w.macs[w.dev]
+	spa, sha, tpa := a.SenderIP(), a.SenderMAC(), a.TargetIP()
+	var sender [16]byte
+	header.PutAddr4(&sender, spa[:])
+	var target [16]byte
+	header.PutAddr4(&target, tpa[:])
+	switch a.Op() {
+	case header.ARPRequest:
+		if spa != [4]byte{} && (w.d.isVIP(&target) || spa == tpa) {
+			w.glean(sender, sha)
+		}
+		if !w.d.isVIP(&target) || spa == tpa {
+			atomic.AddUint64(&w.c.ignored, 1)
+			return -1, forward.Pass
+		}
+		// Turn the request into the reply, in place.
+		e := header.Ethernet(f)
+		e.SetDst(sha)
+		e.SetSrc(mac)
+		binary.BigEndian.PutUint16(a[6:], header.ARPReply)
+		copy(a[18:24], sha[:])
+		copy(a[24:28], spa[:])
+		copy(a[8:14], mac[:])
+		copy(a[14:18], tpa[:])
+		atomic.AddUint64(&w.c.arpReplies, 1)
+		return w.dev, forward.Pass
+	case header.ARPReply:
+		if a.TargetMAC() == mac || header.Ethernet(f).Dst() == mac || spa == tpa {
+			w.glean(sender, sha)
+		}
+	}
+	atomic.AddUint64(&w.c.ignored, 1)
+	return -1, forward.Pass
+}
+
+func (w *Worker) glean(ip [16]byte, mac [6]byte) {
+	select {
+	case w.d.learnCh <- learned{ip: ip, mac: mac, dev: w.dev}:
+	default:
+	}
+}
+
+// icmpEcho answers an ICMP echo request to a VIP in place, as the host
+// would if the VIP were configured on it (operators ping VIPs).
+func (w *Worker) icmpEcho(f []byte) (int, forward.Reason) {
+	p := &w.p
+	if p.ICMPType != 8 || p.Frag != header.FragNone || p.IPv6 {
+		atomic.AddUint64(&w.c.ignored, 1)
+		return -1, forward.Pass
+	}
+	ip := header.IPv4(f[p.L3:])
+	var a [4]byte
+	copy(a[:], ip[12:16])
+	copy(ip[12:16], ip[16:20])
+	copy(ip[16:20], a[:]) // swapping addresses keeps the header checksum
+	icmp := f[p.L4:]
+	icmp[0] = 0
+	binary.BigEndian.PutUint16(icmp[2:], header.Update16(binary.BigEndian.Uint16(icmp[2:]), 8<<8, 0))
+	e := header.Ethernet(f)
+	src := e.Src()
+	e.SetSrc(w.macs[w.dev])
+	e.SetDst(src)
+	return w.dev, forward.Pass
+}

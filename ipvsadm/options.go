@@ -1,0 +1,249 @@
+package ipvsadm
+
+// Command-line scanning with the semantics of popt, which ipvsadm 1.31
+// uses: short options may be clustered ("-Ln"), a short option's argument
+// may be attached ("-srr", "-s=rr") or the next word; long options take
+// "--name=value" or "--name value"; an optional argument ("-p") is taken
+// from the next word only when that word does not start with '-';
+// words that are not options are collected as leftovers wherever they
+// appear, and "--" makes every later word a leftover. Long names must be
+// spelled out in full and need two dashes.
+
+type argKind uint8
+
+const (
+	argNone argKind = iota
+	argRequired
+	argOptional
+)
+
+type option struct {
+	long  string
+	short byte
+	arg   argKind
+	val   int
+}
+
+// Option values: the short letter, or a tag above the byte range for
+// long-only options.
+const (
+	tagSet = 256 + iota
+	tagStartDaemon
+	tagStopDaemon
+	tagMcastInterface
+	tagSyncID
+	tagTimeout
+	tagDaemon
+	tagStats
+	tagRate
+	tagThresholds
+	tagPersistentConn
+	tagSort
+	tagNoSort
+	tagPE
+	tagSCTPService
+	tagMcastGroup
+	tagMcastPort
+	tagMcastTTL
+	tagSyncMaxlen
+	tagTunInfo
+	tagTunType
+	tagTunPort
+	tagTunNoCsum
+	tagTunCsum
+	tagTunRemCsum
+)
+
+// optionTable lists ipvsadm 1.31's options. Lookups take the first match,
+// so "--list" is -L.
+var optionTable = []option{
+	{"add-service", 'A', argNone, 'A'},
+	{"edit-service", 'E', argNone, 'E'},
+	{"delete-service", 'D', argNone, 'D'},
+	{"clear", 'C', argNone, 'C'},
+	{"list", 'L', argNone, 'L'},
+	{"list", 'l', argNone, 'l'},
+	{"zero", 'Z', argNone, 'Z'},
+	{"add-server", 'a', argNone, 'a'},
+	{"edit-server", 'e', argNone, 'e'},
+	{"delete-server", 'd', argNone, 'd'},
+	{"set", 0, argNone, tagSet},
+	{"help", 'h', argNone, 'h'},
+	{"version", 'v', argNone, 'v'},
+	{"restore", 'R', argNone, 'R'},
+	{"save", 'S', argNone, 'S'},
+	{"start-daemon", 0, argRequired, tagStartDaemon},
+	{"stop-daemon", 0, argRequired, tagStopDaemon},
+	{"tcp-service", 't', argRequired, 't'},
+	{"udp-service", 'u', argRequired, 'u'},
+	{"sctp-service", 0, argRequired, tagSCTPService},
+	{"fwmark-service", 'f', argRequired, 'f'},
+	{"scheduler", 's', argRequired, 's'},
+	{"persistent", 'p', argOptional, 'p'},
+	{"netmask", 'M', argRequired, 'M'},
+	{"real-server", 'r', argRequired, 'r'},
+	{"masquerading", 'm', argNone, 'm'},
+	{"ipip", 'i', argNone, 'i'},
+	{"gatewaying", 'g', argNone, 'g'},
+	{"weight", 'w', argRequired, 'w'},
+	{"u-threshold", 'x', argRequired, 'x'},
+	{"l-threshold", 'y', argRequired, 'y'},
+	{"numeric", 'n', argNone, 'n'},
+	{"connection", 'c', argNone, 'c'},
+	{"mcast-interface", 0, argRequired, tagMcastInterface},
+	{"syncid", 0, argRequired, tagSyncID},
+	{"timeout", 0, argNone, tagTimeout},
+	{"daemon", 0, argNone, tagDaemon},
+	{"stats", 0, argNone, tagStats},
+	{"rate", 0, argNone, tagRate},
+	{"thresholds", 0, argNone, tagThresholds},
+	{"persistent-conn", 0, argNone, tagPersistentConn},
+	{"nosort", 0, argNone, tagNoSort},
+	{"sort", 0, argNone, tagSort},
+	{"exact", 'X', argNone, 'X'},
+	{"ipv6", '6', argNone, '6'},
+	{"ops", 'o', argNone, 'o'},
+	{"pe", 0, argRequired, tagPE},
+	{"sched-flags", 'b', argRequired, 'b'},
+	{"mcast-group", 0, argRequired, tagMcastGroup},
+	{"mcast-port", 0, argRequired, tagMcastPort},
+	{"mcast-ttl", 0, argRequired, tagMcastTTL},
+	{"sync-maxlen", 0, argRequired, tagSyncMaxlen},
+	{"tun-info", 0, argNone, tagTunInfo},
+	{"tun-type", 0, argRequired, tagTunType},
+	{"tun-port", 0, argRequired, tagTunPort},
+	{"tun-nocsum", 0, argNone, tagTunNoCsum},
+	{"tun-csum", 0, argNone, tagTunCsum},
+	{"tun-remcsum", 0, argNone, tagTunRemCsum},
+}
+
+// scanErr is a scanning error; its text is popt's.
+type scanErr string
+
+const (
+	errNoArg       scanErr = "missing argument"
+	errBadOpt      scanErr = "unknown option"
+	errUnwantedArg scanErr = "option does not take an argument"
+)
+
+// scanner walks argv (without the program name).
+type scanner struct {
+	argv      []string
+	next      int    // index of the next word
+	cluster   string // rest of a short-option cluster
+	rest      bool   // after "--"
+	leftovers []string
+}
+
+// token is one scanned option.
+type token struct {
+	opt    *option
+	arg    string
+	hasArg bool
+}
+
+func findLong(name string) *option {
+	for i := range optionTable {
+		if optionTable[i].long == name {
+			return &optionTable[i]
+		}
+	}
+	return nil
+}
+
+func findShort(c byte) *option {
+	for i := range optionTable {
+		if optionTable[i].short == c {
+			return &optionTable[i]
+		}
+	}
+	return nil
+}
+
+// nextOpt returns the next option; done is true at the end of argv.
+func (s *scanner) nextOpt() (t token, done bool, err scanErr) {
+	var (
+		longArg    string
+		hasLongArg bool
+	)
+	if s.cluster == "" {
+		for {
+			if s.next == len(s.argv) {
+				return t, true, ""
+			}
+			w := s.argv[s.next]
+			s.next++
+			if s.rest || len(w) < 2 || w[0] != '-' {
+				s.leftovers = append(s.leftovers, w)
+				continue
+			}
+			if w == "--" {
+				s.rest = true
+				continue
+			}
+			if w[1] != '-' {
+				s.cluster = w[1:]
+				break
+			}
+			name := w[2:]
+			if i := indexByte(name, '='); i >= 0 {
+				name, longArg, hasLongArg = name[:i], name[i+1:], true
+			}
+			if t.opt = findLong(name); t.opt == nil {
+				return t, false, errBadOpt
+			}
+			break
+		}
+	}
+	if t.opt == nil {
+		c := s.cluster[0]
+		s.cluster = s.cluster[1:]
+		if t.opt = findShort(c); t.opt == nil {
+			return t, false, errBadOpt
+		}
+	}
+	if t.opt.arg == argNone {
+		if hasLongArg || (s.cluster != "" && s.cluster[0] == '=') {
+			return t, false, errUnwantedArg
+		}
+		return t, false, ""
+	}
+	switch {
+	case hasLongArg:
+		t.arg, t.hasArg = longArg, true
+	case s.cluster != "":
+		t.arg, t.hasArg = s.cluster, true
+		if t.arg[0] == '=' {
+			t.arg = t.arg[1:]
+		}
+		s.cluster = ""
+	case s.next == len(s.argv):
+		if t.opt.arg != argOptional {
+			return t, false, errNoArg
+		}
+	case t.opt.arg == argOptional && len(s.argv[s.next]) > 0 && s.argv[s.next][0] == '-':
+		// the next word is an option, not this one's argument
+	default:
+		t.arg, t.hasArg = s.argv[s.next], true
+		s.next++
+	}
+	return t, false, ""
+}
+
+// badOption is the word popt names in its error messages: the last word
+// consumed.
+func (s *scanner) badOption() string {
+	if s.next == 0 {
+		return ""
+	}
+	return s.argv[s.next-1]
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,211 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gdirector/gdirector/internal/nsutil"
+)
+
+// DemoOptions configure Demo.
+type DemoOptions struct {
+	Bin      string // the gdirector binary run in the namespaces
+	Prefix   string // namespace prefix; "" = DefaultPrefix()
+	Requests int    // HTTP requests to send; 0 = 6
+	Keep     bool   // leave the lab running and print how to use it
+	Out      io.Writer
+}
+
+// Demo is `gdirector lab`: it builds the NAT topology, starts the real
+// servers and the director, configures a round-robin TCP service and a UDP
+// service with ipvsadm commands, sends real HTTP requests and UDP queries
+// from the client to the VIP, reports which real server answered each, and
+// prints the ipvsadm -Ln table. Unless Keep is set it removes everything
+// it created, also on failure.
+func Demo(ctx context.Context, opt DemoOptions) (err error) {
+	out := opt.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	if opt.Requests <= 0 {
+		opt.Requests = 6
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix()
+	}
+	dir := StateDir(opt.Prefix)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Building the LVS-NAT lab %q in network namespaces...\n", opt.Prefix)
+	t, err := Build(Options{Prefix: opt.Prefix})
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	defer func() {
+		if opt.Keep && err == nil {
+			return
+		}
+		if cerr := t.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		os.RemoveAll(dir)
+		fmt.Fprintf(out, "\nRemoved the lab: namespaces %s.\n", strings.Join(append([]string{}, namespacesOf(t)...), ", "))
+	}()
+	fmt.Fprintf(out, "\n%s\n", t.Describe())
+
+	for i := range t.Reals {
+		r := &t.Reals[i]
+		logf := filepath.Join(dir, r.Name+".log")
+		if r.HTTP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "http",
+			"--listen", netip.AddrPortFrom(r.RIP, HTTPPort).String(), "--name", r.Name); err != nil {
+			return err
+		}
+		if r.UDP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "udp",
+			"--listen", netip.AddrPortFrom(r.RIP, UDPPort).String(), "--name", r.Name); err != nil {
+			return err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for _, r := range t.Reals {
+		if err := waitReal(wctx, r); err != nil {
+			return err
+		}
+	}
+	sock := filepath.Join(dir, "gdirector.sock")
+	if _, err := t.StartDirector(opt.Bin, sock, filepath.Join(dir, "director.log")); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Started: gdirector run --iface %s --iface %s --ctl %s   [in %s]\n\n",
+		t.DirClientIf, t.DirRealIf, sock, t.DirectorNS)
+
+	vip := t.VIP.String()
+	cmds := [][]string{
+		{"-A", "-t", vip + ":80", "-s", "rr"},
+		{"-A", "-u", vip + ":53", "-s", "rr"},
+	}
+	for _, r := range t.Reals {
+		cmds = append(cmds,
+			[]string{"-a", "-t", vip + ":80", "-r", r.RIP.String() + ":80", "-m"},
+			[]string{"-a", "-u", vip + ":53", "-r", r.RIP.String() + ":53", "-m"})
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(out, "  ipvsadm %s\n", strings.Join(c, " "))
+		if _, err := Ipvsadm(sock, c...); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(out, "\nClient %s → http://%s/ (%d requests, a new TCP connection each):\n", t.CIP, vip, opt.Requests)
+	client := nsutil.HTTPClient(t.ClientNS)
+	failed := 0
+	for i := 1; i <= opt.Requests; i++ {
+		name, err := httpGet(ctx, client, "http://"+vip+"/")
+		if err != nil {
+			failed++
+			fmt.Fprintf(out, "  request %d: FAILED: %v\n", i, err)
+			continue
+		}
+		fmt.Fprintf(out, "  request %d: answered by %s\n", i, name)
+	}
+	fmt.Fprintf(out, "\nClient %s → udp %s:53 (2 queries):\n", t.CIP, vip)
+	for i := 1; i <= 2; i++ {
+		ans, err := udpQuery(ctx, t.ClientNS, vip+":53", fmt.Sprintf("query %d", i))
+		if err != nil {
+			failed++
+			fmt.Fprintf(out, "  query %d: FAILED: %v\n", i, err)
+			continue
+		}
+		fmt.Fprintf(out, "  query %d: answer %q\n", i, ans)
+	}
+
+	list, err := Ipvsadm(sock, "-L", "-n")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nipvsadm -L -n\n%s", list)
+	if failed > 0 {
+		return fmt.Errorf("lab: %d of %d requests failed (director log: %s)", failed, opt.Requests+2, filepath.Join(dir, "director.log"))
+	}
+	if opt.Keep {
+		fmt.Fprintf(out, `
+The lab stays up. Try:
+  ip netns exec %[1]s curl -s http://%[2]s/
+  GDIRECTOR_CTL=%[3]s %[4]s ipvsadm -L -n
+  ip netns exec %[5]s bash          # a shell on the director
+Logs are in %[6]s. Remove the lab with:
+  %[4]s lab --clean %[7]s
+`, t.ClientNS, vip, sock, opt.Bin, t.DirectorNS, dir, opt.Prefix)
+	}
+	return nil
+}
+
+func namespacesOf(t *Topology) []string {
+	return []string{t.ClientNS, t.DirectorNS, t.SwitchNS, t.Reals[0].NS + "…"}
+}
+
+// Clean removes a kept lab: its processes, namespaces and state directory.
+func Clean(prefix string) error {
+	if !ValidPrefix(prefix) {
+		return fmt.Errorf("lab: invalid prefix %q", prefix)
+	}
+	err := Cleanup(prefix)
+	if rerr := os.RemoveAll(StateDir(prefix)); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// httpGet fetches url and returns the name of the real server that
+// answered (its X-Real-Server header).
+func httpGet(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return resp.Header.Get("X-Real-Server"), nil
+}
+
+func udpQuery(ctx context.Context, ns, addr, q string) (string, error) {
+	conn, err := nsutil.DialContext(ctx, ns, "udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte(q)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "", errors.New("no answer within 2s")
+		}
+		return "", err
+	}
+	return string(buf[:n]), nil
+}

@@ -1,0 +1,549 @@
+package afpacket
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/gdirector/gdirector/link"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultBatchSize   = 64
+	DefaultReadTimeout = 100 * time.Millisecond
+	DefaultRcvBuf      = 16 << 20
+	DefaultSndBuf      = 4 << 20
+)
+
+// maxBatch bounds BatchSize (the kernel caps a recvmmsg/sendmmsg vector at
+// UIO_MAXIOV, 1024).
+const maxBatch = 1024
+
+// maxEINTR bounds the retries of a sendmmsg interrupted by a signal.
+const maxEINTR = 8
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// BatchSize is the most frames one Read returns and one syscall
+	// sends; default 64, at most 1024.
+	BatchSize int
+	// ReadTimeout bounds how long Read blocks on an idle link before it
+	// returns 0, nil (SO_RCVTIMEO); it also bounds a Write blocked on a
+	// full socket buffer (SO_SNDTIMEO). Default 100ms.
+	ReadTimeout time.Duration
+	// Filter is an optional classic BPF program (see BuildFilter),
+	// attached before the socket is bound. Its accept value is the number
+	// of bytes kept: it must be at least the frame length, or frames are
+	// truncated and so dropped.
+	Filter []bpf.RawInstruction
+	// Promisc puts the interface in promiscuous mode for as long as the
+	// socket is open (PACKET_MR_PROMISC membership).
+	Promisc bool
+	// FanoutGroup, if not 0, joins the socket to that PACKET_FANOUT group
+	// (1..65535) with PACKET_FANOUT_HASH: sockets of the same group on the
+	// same interface share its frames by flow hash.
+	FanoutGroup int
+	// RcvBuf and SndBuf are the socket buffer sizes asked for (forced past
+	// the sysctl limits when the process has CAP_NET_ADMIN); defaults 16
+	// MiB and 4 MiB.
+	RcvBuf, SndBuf int
+}
+
+// Stats are a Device's counters since Open.
+type Stats struct {
+	FramesRead     uint64 // frames returned by Read
+	FramesWritten  uint64 // frames the kernel accepted in Write
+	WriteErrors    uint64 // frames Write dropped (rejected, or send buffer full)
+	ReadErrors     uint64 // transient receive errors (e.g. ENETDOWN), not frames
+	Truncated      uint64 // frames dropped because they did not fit the buffer
+	Outgoing       uint64 // our own outgoing frames skipped (old kernels)
+	CsumCompleted  uint64 // partial TCP/UDP checksums finished
+	CsumUnhandled  uint64 // partial checksums left alone (unparsable frame)
+	VLANReinserted uint64 // VLAN tags put back into frames
+	KernelPackets  uint64 // frames the kernel queued or dropped (PACKET_STATISTICS)
+	KernelDrops    uint64 // frames the kernel dropped, socket buffer full
+}
+
+// Device is an AF_PACKET socket bound to one interface. It implements
+// link.Device.
+type Device struct {
+	name  string
+	index int
+	mac   [6]byte
+	mtu   int
+	batch int
+
+	// fdMu guards the descriptor's lifetime: Read, Write, SetFilter and
+	// Stats hold it shared around syscalls, Close exclusively, so the
+	// descriptor is never closed (and reused) under a syscall.
+	fdMu   sync.RWMutex
+	fd     int
+	closed atomic.Bool
+
+	// Receive scratch: Read is called by one goroutine at a time.
+	rmsgs  []unix.Mmsghdr
+	riov   []unix.Iovec
+	rnames []unix.RawSockaddrLinklayer
+	rctrl  []byte
+
+	// Send scratch, shared by concurrent writers.
+	wmu   sync.Mutex
+	wmsgs []unix.Mmsghdr
+	wiov  []unix.Iovec
+
+	framesRead, framesWritten, writeErrors, readErrors atomic.Uint64
+	truncated, outgoing, csumDone, csumUnhandled       atomic.Uint64
+	vlanDone                                           atomic.Uint64
+
+	kmu              sync.Mutex // PACKET_STATISTICS resets on read
+	kPackets, kDrops uint64
+}
+
+var _ link.Device = (*Device)(nil)
+
+const (
+	auxSize = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
+	ptrSize = int(unsafe.Sizeof(uintptr(0)))
+	// CMSG_SPACE(sizeof(struct tpacket_auxdata)).
+	ctrlSpace = (unix.SizeofCmsghdr+ptrSize-1)&^(ptrSize-1) + (auxSize+ptrSize-1)&^(ptrSize-1)
+)
+
+// cmsgAlign rounds n up to the alignment of control messages (CMSG_ALIGN).
+func cmsgAlign(n int) int { return (n + ptrSize - 1) &^ (ptrSize - 1) }
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Open creates a packet socket bound to interface ifname. It needs
+// CAP_NET_RAW in the interface's network namespace; the socket stays in
+// the namespace of the calling thread.
+func Open(ifname string, opt Options) (*Device, error) {
+	if opt.BatchSize == 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.RcvBuf == 0 {
+		opt.RcvBuf = DefaultRcvBuf
+	}
+	if opt.SndBuf == 0 {
+		opt.SndBuf = DefaultSndBuf
+	}
+	switch {
+	case opt.BatchSize < 0 || opt.BatchSize > maxBatch:
+		return nil, fmt.Errorf("afpacket: batch size %d out of 1..%d", opt.BatchSize, maxBatch)
+	case opt.ReadTimeout < time.Millisecond:
+		return nil, fmt.Errorf("afpacket: read timeout %v below 1ms", opt.ReadTimeout)
+	case opt.FanoutGroup < 0 || opt.FanoutGroup > 0xffff:
+		return nil, fmt.Errorf("afpacket: fanout group %d out of 1..65535", opt.FanoutGroup)
+	case len(opt.Filter) > MaxFilterLen:
+		return nil, ErrFilterTooLong
+	}
+
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: %w", err)
+	}
+	// Protocol 0: nothing is queued before bind, so the filter applies
+	// to every frame read.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: socket: %w", err)
+	}
+	d := &Device{name: ifi.Name, index: ifi.Index, mtu: ifi.MTU, batch: opt.BatchSize, fd: fd}
+	copy(d.mac[:], ifi.HardwareAddr)
+	if err := d.setup(opt); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("afpacket: %s: %w", ifname, err)
+	}
+	d.alloc()
+	return d, nil
+}
+
+func (d *Device) setup(opt Options) error {
+	fd := d.fd
+	if len(opt.Filter) > 0 {
+		if err := attachFilter(fd, opt.Filter); err != nil {
+			return err
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		return fmt.Errorf("PACKET_AUXDATA: %w", err)
+	}
+	// Best effort: Read also skips PACKET_OUTGOING frames, and without
+	// qdisc bypass frames merely go through the qdisc.
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, opt.RcvBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, opt.RcvBuf)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, opt.SndBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, opt.SndBuf)
+	}
+	tv := unix.NsecToTimeval(opt.ReadTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("SO_RCVTIMEO: %w", err)
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return fmt.Errorf("SO_SNDTIMEO: %w", err)
+	}
+	if opt.Promisc {
+		mreq := unix.PacketMreq{Ifindex: int32(d.index), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return fmt.Errorf("PACKET_MR_PROMISC: %w", err)
+		}
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: d.index}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if opt.FanoutGroup != 0 {
+		v := opt.FanoutGroup | unix.PACKET_FANOUT_HASH<<16
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, v); err != nil {
+			return fmt.Errorf("PACKET_FANOUT: %w", err)
+		}
+	}
+	return nil
+}
+
+// alloc builds the fixed msghdr/iovec/control arrays; only lengths and
+// buffer pointers change per call.
+func (d *Device) alloc() {
+	n := d.batch
+	d.rmsgs = make([]unix.Mmsghdr, n)
+	d.riov = make([]unix.Iovec, n)
+	d.rnames = make([]unix.RawSockaddrLinklayer, n)
+	d.rctrl = make([]byte, n*ctrlSpace)
+	for i := range d.rmsgs {
+		h := &d.rmsgs[i].Hdr
+		h.Iov = &d.riov[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&d.rnames[i]))
+		h.Control = &d.rctrl[i*ctrlSpace]
+	}
+	d.wmsgs = make([]unix.Mmsghdr, n)
+	d.wiov = make([]unix.Iovec, n)
+	for i := range d.wmsgs {
+		d.wmsgs[i].Hdr.Iov = &d.wiov[i]
+		d.wmsgs[i].Hdr.SetIovlen(1)
+	}
+}
+
+func attachFilter(fd int, f []bpf.RawInstruction) error {
+	if len(f) > MaxFilterLen {
+		return ErrFilterTooLong
+	}
+	prog := make([]unix.SockFilter, len(f))
+	for i, r := range f {
+		prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	return nil
+}
+
+// SetFilter replaces the socket's BPF filter (atomically: no frame is let
+// through unfiltered in between). An empty program removes the filter.
+func (d *Device) SetFilter(f []bpf.RawInstruction) error {
+	d.fdMu.RLock()
+	defer d.fdMu.RUnlock()
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	if len(f) == 0 {
+		err := unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("afpacket: SO_DETACH_FILTER: %w", err)
+		}
+		return nil
+	}
+	if err := attachFilter(d.fd, f); err != nil {
+		return fmt.Errorf("afpacket: %w", err)
+	}
+	return nil
+}
+
+// Name returns the interface name.
+func (d *Device) Name() string { return d.name }
+
+// Index returns the interface index.
+func (d *Device) Index() int { return d.index }
+
+// HardwareAddr returns the interface's MAC address as found at Open.
+func (d *Device) HardwareAddr() [6]byte { return d.mac }
+
+// MTU returns the interface's MTU as found at Open.
+func (d *Device) MTU() int { return d.mtu }
+
+// BatchSize returns the most frames one Read returns.
+func (d *Device) BatchSize() int { return d.batch }
+
+// Read receives up to min(len(bufs), len(sizes), BatchSize()) frames with
+// one recvmmsg call, frame i into bufs[i][offset:offset+sizes[i]]. It
+// blocks until at least one frame is queued or the read timeout passes
+// (then it returns 0, nil). Each buffer keeps its last 4 bytes free so a
+// stripped VLAN tag can be put back; frames that do not fit are dropped
+// and counted (Stats.Truncated). Partial checksums are completed. Read
+// must not be called by two goroutines at once.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.fdMu.RLock()
+	if d.closed.Load() {
+		d.fdMu.RUnlock()
+		return 0, link.ErrClosed
+	}
+	n := min(len(bufs), len(sizes), d.batch)
+	if n == 0 {
+		d.fdMu.RUnlock()
+		return 0, nil
+	}
+	for i := 0; i < n; i++ {
+		room := len(bufs[i]) - offset - vlanTagLen
+		if room > 0 {
+			d.riov[i].Base = &bufs[i][offset]
+			d.riov[i].SetLen(room)
+		} else {
+			d.riov[i].Base = nil
+			d.riov[i].SetLen(0)
+		}
+		h := &d.rmsgs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrLinklayer
+		h.SetControllen(ctrlSpace)
+		h.Flags = 0
+		d.rmsgs[i].Len = 0
+	}
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(d.fd),
+		uintptr(unsafe.Pointer(&d.rmsgs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
+	d.fdMu.RUnlock()
+	switch e {
+	case 0:
+	case unix.EAGAIN, unix.EINTR:
+		return 0, nil
+	case unix.ENETDOWN, unix.ENOBUFS, unix.ENOMEM:
+		d.readErrors.Add(1)
+		return 0, nil
+	default:
+		return 0, e
+	}
+	got := int(r)
+	kept := 0
+	var trunc, outg, csum, csumBad, vlan uint64
+	for i := 0; i < got; i++ {
+		m := &d.rmsgs[i]
+		if d.rnames[i].Pkttype == unix.PACKET_OUTGOING {
+			outg++
+			continue
+		}
+		size := int(m.Len)
+		aux := auxdata(d.rctrl[i*ctrlSpace:i*ctrlSpace+int(m.Hdr.Controllen)], m.Hdr.Flags)
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 || (aux != nil && (aux.Len > aux.Snaplen || int(aux.Len) > size)) {
+			trunc++
+			continue
+		}
+		b := bufs[i][offset:]
+		if aux != nil && aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+			tpid := uint16(0)
+			if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+				tpid = aux.Vlan_tpid
+			}
+			var ok bool
+			if size, ok = InsertVLAN(b, size, tpid, aux.Vlan_tci); ok {
+				vlan++
+			}
+		}
+		if aux != nil && aux.Status&unix.TP_STATUS_CSUMNOTREADY != 0 {
+			if CompleteChecksum(b[:size]) {
+				csum++
+			} else {
+				csumBad++
+			}
+		}
+		if kept != i {
+			// Rare (a skipped frame before this one): move the bytes so
+			// that the returned frames are bufs[0:kept].
+			size = copy(bufs[kept][offset:], b[:size])
+		}
+		sizes[kept] = size
+		kept++
+	}
+	if kept > 0 {
+		d.framesRead.Add(uint64(kept))
+	}
+	if trunc|outg|csum|csumBad|vlan != 0 {
+		d.truncated.Add(trunc)
+		d.outgoing.Add(outg)
+		d.csumDone.Add(csum)
+		d.csumUnhandled.Add(csumBad)
+		d.vlanDone.Add(vlan)
+	}
+	return kept, nil
+}
+
+// auxdata returns the tpacket_auxdata control message in ctrl, or nil.
+func auxdata(ctrl []byte, flags int32) *unix.TpacketAuxdata {
+	if flags&unix.MSG_CTRUNC != 0 {
+		return nil
+	}
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(ctrl) {
+			return nil
+		}
+		if h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && l >= unix.CmsgLen(auxSize) {
+			return (*unix.TpacketAuxdata)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)]))
+		}
+		l = cmsgAlign(l)
+		if l >= len(ctrl) {
+			return nil
+		}
+		ctrl = ctrl[l:]
+	}
+	return nil
+}
+
+// Write sends bufs[i][offset:] for every i, BatchSize() frames per
+// sendmmsg call, looping over partial sends. It returns how many frames
+// the kernel accepted. A frame the kernel rejects (too large, device
+// down, device queue full) is skipped and counted in Stats.WriteErrors;
+// if the socket buffer stays full for the timeout the rest of the batch is
+// dropped and counted the same way. An error is returned only for
+// ErrClosed or a fault of the socket itself. Write is safe for concurrent
+// use.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	d.fdMu.RLock()
+	defer d.fdMu.RUnlock()
+	if d.closed.Load() {
+		return 0, link.ErrClosed
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	sent, failed := 0, 0
+	var err error
+	for start := 0; start < len(bufs) && err == nil; {
+		n := min(len(bufs)-start, d.batch)
+		for i := 0; i < n; i++ {
+			b := bufs[start+i]
+			if len(b) > offset {
+				d.wiov[i].Base = &b[offset]
+				d.wiov[i].SetLen(len(b) - offset)
+			} else {
+				d.wiov[i].Base = nil
+				d.wiov[i].SetLen(0)
+			}
+		}
+		pos, eintr := 0, 0
+		for pos < n {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(d.fd),
+				uintptr(unsafe.Pointer(&d.wmsgs[pos])), uintptr(n-pos), 0, 0, 0)
+			switch e {
+			case 0:
+				if r == 0 { // cannot happen for n-pos > 0; never spin
+					failed += n - pos
+					pos = n
+				}
+				sent += int(r)
+				pos += int(r)
+			case unix.EINTR:
+				if eintr++; eintr > maxEINTR {
+					failed++
+					pos++
+				}
+			case unix.EAGAIN:
+				// Send buffer full for the whole timeout: drop the rest.
+				failed += len(bufs) - start - pos
+				pos = n
+				start = len(bufs)
+			case unix.EBADF, unix.EFAULT, unix.ENOTSOCK:
+				err = e
+				failed += len(bufs) - start - pos
+				pos = n
+			default:
+				failed++ // this frame was rejected; go on with the next
+				pos++
+			}
+		}
+		for i := 0; i < n; i++ {
+			d.wiov[i].Base = nil // do not keep the caller's buffers alive
+		}
+		if start < len(bufs) {
+			start += n
+		}
+	}
+	if sent > 0 {
+		d.framesWritten.Add(uint64(sent))
+	}
+	if failed > 0 {
+		d.writeErrors.Add(uint64(failed))
+	}
+	return sent, err
+}
+
+// Stats returns the counters. It also reads (and so resets) the kernel's
+// PACKET_STATISTICS and adds them to the running totals.
+func (d *Device) Stats() Stats {
+	d.fdMu.RLock()
+	if !d.closed.Load() {
+		d.pollKernelStats()
+	}
+	d.fdMu.RUnlock()
+	d.kmu.Lock()
+	kp, kd := d.kPackets, d.kDrops
+	d.kmu.Unlock()
+	return Stats{
+		FramesRead:     d.framesRead.Load(),
+		FramesWritten:  d.framesWritten.Load(),
+		WriteErrors:    d.writeErrors.Load(),
+		ReadErrors:     d.readErrors.Load(),
+		Truncated:      d.truncated.Load(),
+		Outgoing:       d.outgoing.Load(),
+		CsumCompleted:  d.csumDone.Load(),
+		CsumUnhandled:  d.csumUnhandled.Load(),
+		VLANReinserted: d.vlanDone.Load(),
+		KernelPackets:  kp,
+		KernelDrops:    kd,
+	}
+}
+
+// pollKernelStats adds PACKET_STATISTICS (which the kernel resets when
+// read) to the running totals. The caller holds fdMu and fd is open.
+func (d *Device) pollKernelStats() {
+	st, err := unix.GetsockoptTpacketStats(d.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return
+	}
+	d.kmu.Lock()
+	d.kPackets += uint64(st.Packets)
+	d.kDrops += uint64(st.Drops)
+	d.kmu.Unlock()
+}
+
+// Close closes the socket. It waits for a Read or Write in progress (at
+// most about the read timeout). It is idempotent; Read and Write after
+// Close return link.ErrClosed.
+func (d *Device) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	d.fdMu.Lock()
+	defer d.fdMu.Unlock()
+	d.pollKernelStats() // keep the kernel counters of the last interval
+	err := unix.Close(d.fd)
+	d.fd = -1
+	if err != nil {
+		return fmt.Errorf("afpacket: close: %w", err)
+	}
+	return nil
+}

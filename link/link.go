@@ -1,0 +1,45 @@
+// Package link moves batches of Ethernet frames between the data plane and
+// a network device.
+//
+// A Device reads and writes frames in caller-owned buffers at a fixed
+// offset, so that the space in front of each frame (headroom) can later be
+// used to prepend headers in place (IPIP encapsulation). Implementations
+// live in sub-packages: link/afpacket (AF_PACKET sockets on a real or veth
+// interface) and link/linktest (an in-memory pair for root-free tests).
+package link
+
+import "errors"
+
+// Headroom is the number of bytes the data plane keeps in front of every
+// frame it reads. It is enough for an outer IPv6 header (40 bytes) plus a
+// VLAN tag, rounded up.
+const Headroom = 64
+
+// MaxFrame is the largest frame a buffer must hold after the headroom.
+const MaxFrame = 9216 + 18
+
+// ErrClosed is returned by Read and Write after Close.
+var ErrClosed = errors.New("link: device closed")
+
+// Device is a source and sink of Ethernet frames.
+//
+// Read fills bufs[i][offset:offset+sizes[i]] with up to len(bufs) frames and
+// returns how many it filled. It blocks for at most a short, implementation
+// defined time (so that callers can notice shutdown) and may return 0, nil.
+// Frames are returned complete: a transport checksum left partial by the
+// sender's offload is finished, and a VLAN tag the kernel stripped is put
+// back into the frame.
+//
+// Write sends bufs[i][offset:] for every i (each slice's length marks the
+// end of its frame) and returns how many frames the kernel accepted. Write
+// is safe for concurrent use; Read is called by one goroutine at a time.
+type Device interface {
+	Name() string
+	Index() int
+	HardwareAddr() [6]byte
+	MTU() int
+	BatchSize() int
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	Write(bufs [][]byte, offset int) (int, error)
+	Close() error
+}
