@@ -19,6 +19,7 @@ import (
 // DemoOptions configure Demo.
 type DemoOptions struct {
 	Bin      string // the gdirector binary run in the namespaces
+	Self     string // how the user invokes gdirector, for printed hints; "" = Bin
 	Prefix   string // namespace prefix; "" = DefaultPrefix()
 	Requests int    // HTTP requests to send; 0 = 6
 	Keep     bool   // leave the lab running and print how to use it
@@ -41,6 +42,9 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	}
 	if opt.Prefix == "" {
 		opt.Prefix = DefaultPrefix()
+	}
+	if opt.Self == "" {
+		opt.Self = opt.Bin
 	}
 	dir := StateDir(opt.Prefix)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -146,7 +150,7 @@ The lab stays up. Try:
   ip netns exec %[5]s bash          # a shell on the director
 Logs are in %[6]s. Remove the lab with:
   %[4]s lab --clean %[7]s
-`, t.ClientNS, vip, sock, opt.Bin, t.DirectorNS, dir, opt.Prefix)
+`, t.ClientNS, vip, sock, opt.Self, t.DirectorNS, dir, opt.Prefix)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/gdirector/gdirector/lab"
@@ -39,7 +41,13 @@ func cmdLab(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Prefix: *prefix, Requests: *requests, Keep: *keep, Out: os.Stdout}); err != nil {
+	// Under `go run` the binary is a temporary build that is gone once the
+	// command exits: tell the user to run it the same way again.
+	self := bin
+	if strings.Contains(bin, string(filepath.Separator)+"go-build") {
+		self = "go run ./cmd/gdirector"
+	}
+	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Self: self, Prefix: *prefix, Requests: *requests, Keep: *keep, Out: os.Stdout}); err != nil {
 		fmt.Fprintf(os.Stderr, "gdirector lab: %v\n", err)
 		return 1
 	}
