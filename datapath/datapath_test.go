@@ -412,3 +412,36 @@ func TestOnePacketUDP(t *testing.T) {
 		t.Fatalf("dest counters: inact %d conns %d", r.dests[0].InactConns.Load(), r.dests[0].Stats.Conns.Load())
 	}
 }
+
+// TestDRConnection: direct routing rewrites only the MACs, keeps the TTL,
+// and tracks the connection from the client's packets alone (input-only
+// transitions): SYN then ACK reach ESTABLISHED.
+func TestDRConnection(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	for _, d := range r.dests {
+		d.Fwd.Store(uint32(vs.DirectRoute))
+	}
+	now := r.clk.Now()
+	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, TTL: 17}
+	dev, out, why := step(t, r.w, now, pkt.Build(syn))
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("syn: dev %d reason %v", dev, why)
+	}
+	want := syn
+	want.SrcMAC, want.DstMAC = macDirR, macRS1
+	expectFrame(t, out, want)
+	ack := syn
+	ack.TCPFlags, ack.Payload = header.TCPAck, []byte("x")
+	_, out, _ = step(t, r.w, now, pkt.Build(ack))
+	want = ack
+	want.SrcMAC, want.DstMAC = macDirR, macRS1
+	expectFrame(t, out, want)
+	var c *conntrack.Conn
+	r.d.conns.Range(func(x *conntrack.Conn) bool { c = x; return false })
+	if c == nil || c.StateName() != "ESTABLISHED" || c.Fwd != vs.DirectRoute {
+		t.Fatalf("conn %+v state %s", c, c.StateName())
+	}
+	if r.dests[0].ActiveConns.Load() != 1 {
+		t.Fatalf("active %d", r.dests[0].ActiveConns.Load())
+	}
+}

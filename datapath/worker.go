@@ -8,6 +8,7 @@ import (
 
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/forward/dr"
 	"github.com/gdirector/gdirector/forward/nat"
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/link"
@@ -222,6 +223,11 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
 	case vs.Masq:
 		c.Update(w.now, conntrack.In, p.TCPFlags)
 		r = nat.In(f, p, c.DAddr, c.DPort)
+	case vs.DirectRoute:
+		// conntrack applies the input-only transitions while the
+		// connection has seen no reply (always, for DR).
+		c.Update(w.now, conntrack.In, p.TCPFlags)
+		r = dr.In(p)
 	default:
 		r = forward.DropMethod
 	}

@@ -51,11 +51,18 @@ type env struct {
 // newEnv builds a NAT lab with two real servers and starts the director.
 // Before starting it, the director namespace's ip_forward is set to 1, so
 // the test also proves the daemon switches it off and restores it.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvMode(t, "nat") }
+
+// newEnvMode does the same for a lab of the given mode ("nat" or "dr").
+func newEnvMode(t *testing.T, mode string) *env {
 	t.Helper()
 	roottest.Require(t, "ip", "curl", "socat", "tcpdump")
 	prefix := fmt.Sprintf("gde%d%c", os.Getpid()%100000, 'a'+labSeq.Add(1)-1)
-	topo, err := lab.Build(lab.Options{Prefix: prefix})
+	build := lab.Build
+	if mode == "dr" {
+		build = lab.BuildDR
+	}
+	topo, err := build(lab.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
 	}
@@ -133,7 +140,10 @@ type capture struct {
 func startCapture(t *testing.T, ns, iface, filter string) *capture {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), ns+"-"+iface+".pcap")
-	p, err := nsutil.Start(ns, "tcpdump", "-i", iface, "-nn", "-U", "-s", "256", "-w", file, filter)
+	// --immediate-mode: without it libpcap hands packets over only when a
+	// ring block fills or times out, and a short capture stopped by SIGTERM
+	// would lose them.
+	p, err := nsutil.Start(ns, "tcpdump", "-i", iface, "-nn", "-U", "--immediate-mode", "-s", "256", "-w", file, filter)
 	if err != nil {
 		t.Fatal(err)
 	}

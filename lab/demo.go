@@ -21,6 +21,7 @@ type DemoOptions struct {
 	Bin      string // the gdirector binary run in the namespaces
 	Self     string // how the user invokes gdirector, for printed hints; "" = Bin
 	Prefix   string // namespace prefix; "" = DefaultPrefix()
+	Mode     string // "nat" (default) or "dr"
 	Requests int    // HTTP requests to send; 0 = 6
 	Keep     bool   // leave the lab running and print how to use it
 	Out      io.Writer
@@ -50,8 +51,17 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Building the LVS-NAT lab %q in network namespaces...\n", opt.Prefix)
-	t, err := Build(Options{Prefix: opt.Prefix})
+	build, method := Build, "-m"
+	switch opt.Mode {
+	case "", "nat":
+		opt.Mode = "nat"
+	case "dr":
+		build, method = BuildDR, "-g"
+	default:
+		return fmt.Errorf("lab: unknown mode %q (want nat or dr)", opt.Mode)
+	}
+	fmt.Fprintf(out, "Building the LVS-%s lab %q in network namespaces...\n", strings.ToUpper(opt.Mode), opt.Prefix)
+	t, err := build(Options{Prefix: opt.Prefix})
 	if err != nil {
 		os.RemoveAll(dir)
 		return err
@@ -71,19 +81,20 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	for i := range t.Reals {
 		r := &t.Reals[i]
 		logf := filepath.Join(dir, r.Name+".log")
+		at := t.ServiceAddr(*r)
 		if r.HTTP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "http",
-			"--listen", netip.AddrPortFrom(r.RIP, HTTPPort).String(), "--name", r.Name); err != nil {
+			"--listen", netip.AddrPortFrom(at, HTTPPort).String(), "--name", r.Name); err != nil {
 			return err
 		}
 		if r.UDP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "udp",
-			"--listen", netip.AddrPortFrom(r.RIP, UDPPort).String(), "--name", r.Name); err != nil {
+			"--listen", netip.AddrPortFrom(at, UDPPort).String(), "--name", r.Name); err != nil {
 			return err
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for _, r := range t.Reals {
-		if err := waitReal(wctx, r); err != nil {
+		if err := waitReal(wctx, r, t.ServiceAddr(r)); err != nil {
 			return err
 		}
 	}
@@ -91,8 +102,8 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	if _, err := t.StartDirector(opt.Bin, sock, filepath.Join(dir, "director.log")); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Started: gdirector run --iface %s --iface %s --ctl %s   [in %s]\n\n",
-		t.DirClientIf, t.DirRealIf, sock, t.DirectorNS)
+	fmt.Fprintf(out, "Started: gdirector run --iface %s --ctl %s   [in %s]\n\n",
+		strings.Join(t.DirIfaces, " --iface "), sock, t.DirectorNS)
 
 	vip := t.VIP.String()
 	cmds := [][]string{
@@ -101,8 +112,8 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	}
 	for _, r := range t.Reals {
 		cmds = append(cmds,
-			[]string{"-a", "-t", vip + ":80", "-r", r.RIP.String() + ":80", "-m"},
-			[]string{"-a", "-u", vip + ":53", "-r", r.RIP.String() + ":53", "-m"})
+			[]string{"-a", "-t", vip + ":80", "-r", r.RIP.String() + ":80", method},
+			[]string{"-a", "-u", vip + ":53", "-r", r.RIP.String() + ":53", method})
 	}
 	for _, c := range cmds {
 		fmt.Fprintf(out, "  ipvsadm %s\n", strings.Join(c, " "))

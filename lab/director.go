@@ -28,8 +28,11 @@ func (b *Builder) StartLogged(ns, logFile string, argv ...string) (*nsutil.Proc,
 // interfaces with the control socket at sock, logging to logFile, and waits
 // until the socket answers.
 func (t *Topology) StartDirector(bin, sock, logFile string) (*nsutil.Proc, error) {
-	p, err := t.StartLogged(t.DirectorNS, logFile, bin, "run",
-		"--iface", t.DirClientIf, "--iface", t.DirRealIf, "--ctl", sock)
+	argv := []string{bin, "run"}
+	for _, ifc := range t.DirIfaces {
+		argv = append(argv, "--iface", ifc)
+	}
+	p, err := t.StartLogged(t.DirectorNS, logFile, append(argv, "--ctl", sock)...)
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,12 @@ type Topology struct {
 	ClientNet, RealNet, VIPNet netip.Prefix
 
 	Reals []Real
+
+	// DirIfaces are the director interfaces gdirector serves.
+	DirIfaces []string
+	// ServeOnVIP: the real servers' own services listen on the VIP (DR,
+	// TUN: packets reach them still addressed to the VIP), not the RIP.
+	ServeOnVIP bool
 }
 
 // RIPs returns the real servers' addresses in order.
@@ -153,6 +159,7 @@ func Build(opt Options) (t *Topology, err error) {
 		ClientNet:     clientNet,
 		RealNet:       realNet,
 		VIPNet:        vipNet,
+		DirIfaces:     []string{"eth0", "eth1"},
 	}
 	base := realNet.Addr().As4()
 	for i := 0; i < opt.Reals; i++ {
@@ -259,12 +266,12 @@ func (t *Topology) StartReals(bin string) error {
 		r := &t.Reals[i]
 		var err error
 		r.HTTP, err = t.Start(r.NS, bin, "serve", "http",
-			"--listen", netip.AddrPortFrom(r.RIP, HTTPPort).String(), "--name", r.Name)
+			"--listen", netip.AddrPortFrom(t.ServiceAddr(*r), HTTPPort).String(), "--name", r.Name)
 		if err != nil {
 			return err
 		}
 		r.UDP, err = t.Start(r.NS, bin, "serve", "udp",
-			"--listen", netip.AddrPortFrom(r.RIP, UDPPort).String(), "--name", r.Name)
+			"--listen", netip.AddrPortFrom(t.ServiceAddr(*r), UDPPort).String(), "--name", r.Name)
 		if err != nil {
 			return err
 		}
@@ -272,18 +279,28 @@ func (t *Topology) StartReals(bin string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	for _, r := range t.Reals {
-		if err := waitReal(ctx, r); err != nil {
+		if err := waitReal(ctx, r, t.ServiceAddr(r)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// waitReal polls (every 50 ms, until ctx ends) until r's HTTP server accepts
-// a connection and its UDP server echoes a probe.
-func waitReal(ctx context.Context, r Real) error {
-	httpAddr := netip.AddrPortFrom(r.RIP, HTTPPort).String()
-	udpAddr := netip.AddrPortFrom(r.RIP, UDPPort).String()
+// ServiceAddr is where r's servers listen: its RIP, or the VIP on
+// topologies whose real servers receive packets still addressed to the VIP.
+func (t *Topology) ServiceAddr(r Real) netip.Addr {
+	if t.ServeOnVIP {
+		return t.VIP
+	}
+	return r.RIP
+}
+
+// waitReal polls (every 50 ms, until ctx ends), from inside r's namespace,
+// until its HTTP server on addr accepts a connection and its UDP server
+// echoes a probe.
+func waitReal(ctx context.Context, r Real, addr netip.Addr) error {
+	httpAddr := netip.AddrPortFrom(addr, HTTPPort).String()
+	udpAddr := netip.AddrPortFrom(addr, UDPPort).String()
 	exited := func() error {
 		for _, p := range []*nsutil.Proc{r.HTTP, r.UDP} {
 			if p != nil && p.Exited() {
@@ -337,6 +354,9 @@ func waitReal(ctx context.Context, r Real) error {
 // Describe returns an ASCII diagram of the topology with its names and
 // addresses.
 func (t *Topology) Describe() string {
+	if t.Mode == "dr" {
+		return t.describeDR()
+	}
 	var s strings.Builder
 	pfx := func(a netip.Addr, n netip.Prefix) string { return netip.PrefixFrom(a, n.Bits()).String() }
 	fmt.Fprintf(&s, "gdirector lab %q: LVS-NAT, %d real server(s), VIP %s\n\n", t.Prefix(), len(t.Reals), t.VIP)

@@ -15,6 +15,7 @@ import (
 
 func cmdLab(args []string) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	mode := fs.String("mode", "nat", "forwarding method of the lab: nat or dr")
 	keep := fs.Bool("keep", false, "leave the lab running and print how to enter it")
 	requests := fs.Int("requests", 6, "HTTP requests the client sends to the VIP")
 	prefix := fs.String("prefix", "", "namespace name prefix (default gdl<pid>)")
@@ -47,7 +48,7 @@ func cmdLab(args []string) int {
 	if strings.Contains(bin, string(filepath.Separator)+"go-build") {
 		self = "go run ./cmd/gdirector"
 	}
-	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Self: self, Prefix: *prefix, Requests: *requests, Keep: *keep, Out: os.Stdout}); err != nil {
+	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Self: self, Mode: *mode, Prefix: *prefix, Requests: *requests, Keep: *keep, Out: os.Stdout}); err != nil {
 		fmt.Fprintf(os.Stderr, "gdirector lab: %v\n", err)
 		return 1
 	}

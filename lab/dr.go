@@ -1,0 +1,135 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// BuildDR creates the classic LVS-DR teaching topology, one shared segment:
+//
+//	client ──┐
+//	director ┼── bridge (one Ethernet segment)
+//	rs1, rs2 ┘
+//
+// The client (198.51.100.2/24) reaches 192.0.2.0/24 on-link, so it ARPs for
+// the VIP and only the director answers. The director has one interface,
+// eth0, with 198.51.100.1/24 and 203.0.113.1/24; the VIP is on no kernel
+// interface of it. Each real server has eth0 203.0.113.1N/24, the VIP on lo
+// (/32) with arp_ignore=1 and arp_announce=2 so it accepts packets for the
+// VIP but never answers ARP for it, and a route to the client network on
+// the segment: its replies go straight to the client, bypassing the
+// director. The director only rewrites the destination MAC.
+func BuildDR(opt Options) (t *Topology, err error) {
+	if opt.Reals == 0 {
+		opt.Reals = 2
+	}
+	if opt.Reals < 1 || opt.Reals > MaxReals {
+		return nil, fmt.Errorf("lab: %d real servers: want 1..%d", opt.Reals, MaxReals)
+	}
+	b, err := NewBuilder(opt.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if cerr := b.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("lab: cleanup after failed build: %w", cerr))
+			}
+			t = nil
+		}
+	}()
+	t = &Topology{
+		Builder: b, Mode: "dr",
+		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("sw"),
+		ClientIf: "eth0", DirClientIf: "eth0", DirRealIf: "eth0", DirSwitchPort: "dir-eth0", Bridge: "br0",
+		CIP: cip, VIP: vip, DIPClient: dipClient, DIPReal: dipReal,
+		ClientNet: clientNet, RealNet: realNet, VIPNet: vipNet,
+		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
+	}
+	base := realNet.Addr().As4()
+	for i := 0; i < opt.Reals; i++ {
+		name := "rs" + strconv.Itoa(i+1)
+		a := base
+		a[3] = byte(firstRIPHost + i)
+		t.Reals = append(t.Reals, Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name + "-eth0", RIP: netip.AddrFrom4(a)})
+	}
+	roles := []string{"client", "dir", "sw"}
+	for _, r := range t.Reals {
+		roles = append(roles, r.Name)
+	}
+	for _, role := range roles {
+		if _, err := b.AddNamespace(role); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.AddBridge(t.SwitchNS, t.Bridge); err != nil {
+		return nil, err
+	}
+	join := func(ep Endpoint, port string) error {
+		if err := b.AddVeth(ep, Endpoint{NS: t.SwitchNS, If: port}, opt.MTU); err != nil {
+			return err
+		}
+		return b.AddBridgePort(t.SwitchNS, t.Bridge, port)
+	}
+	if err := join(Endpoint{NS: t.ClientNS, If: t.ClientIf, Addrs: []netip.Prefix{netip.PrefixFrom(t.CIP, clientNet.Bits())}}, "cl-eth0"); err != nil {
+		return nil, err
+	}
+	if err := join(Endpoint{NS: t.DirectorNS, If: "eth0", Addrs: []netip.Prefix{
+		netip.PrefixFrom(t.DIPClient, clientNet.Bits()), netip.PrefixFrom(t.DIPReal, realNet.Bits())}}, t.DirSwitchPort); err != nil {
+		return nil, err
+	}
+	for _, r := range t.Reals {
+		if err := join(Endpoint{NS: r.NS, If: r.If, Addrs: []netip.Prefix{netip.PrefixFrom(r.RIP, realNet.Bits())}}, r.SwitchPort); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet, Dev: t.ClientIf}); err != nil {
+		return nil, err
+	}
+	for _, r := range t.Reals {
+		if err := b.AddRoute(r.NS, Route{Dst: clientNet, Dev: r.If}); err != nil {
+			return nil, err
+		}
+		if err := realServerDR(b, r.NS, t.VIP); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// realServerDR prepares a DR real server: the VIP on lo, and the ARP
+// settings that keep it from answering for the VIP (arp_ignore=1: answer
+// only for addresses of the receiving interface; arp_announce=2: use the
+// best local source in own ARP requests, never the VIP).
+func realServerDR(b *Builder, ns string, vip netip.Addr) error {
+	for _, kv := range [][2]string{
+		{"net.ipv4.conf.all.arp_ignore", "1"}, {"net.ipv4.conf.all.arp_announce", "2"},
+		{"net.ipv4.conf.eth0.arp_ignore", "1"}, {"net.ipv4.conf.eth0.arp_announce", "2"},
+	} {
+		if err := b.SetSysctl(ns, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return b.AddAddr(ns, "lo", netip.PrefixFrom(vip, 32))
+}
+
+func (t *Topology) describeDR() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "gdirector lab %q: LVS-DR, %d real server(s), VIP %s, one shared segment\n\n", t.Prefix(), len(t.Reals), t.VIP)
+	fmt.Fprintf(&s, "  switch [%s] bridge %s: every host below is on this one Ethernet segment\n", t.SwitchNS, t.Bridge)
+	fmt.Fprintf(&s, "    +- client   [%s]  eth0 %s, route %s dev eth0 (ARPs for the VIP)\n",
+		t.ClientNS, netip.PrefixFrom(t.CIP, t.ClientNet.Bits()), t.VIPNet)
+	fmt.Fprintf(&s, "    +- director [%s]  eth0 %s + %s; VIP %s answered in userspace only\n",
+		t.DirectorNS, netip.PrefixFrom(t.DIPClient, t.ClientNet.Bits()), netip.PrefixFrom(t.DIPReal, t.RealNet.Bits()), t.VIP)
+	for _, r := range t.Reals {
+		fmt.Fprintf(&s, "    +- %-8s [%s]  eth0 %s, VIP %s/32 on lo (arp_ignore=1, arp_announce=2)\n",
+			r.Name, r.NS, netip.PrefixFrom(r.RIP, t.RealNet.Bits()), t.VIP)
+	}
+	fmt.Fprintf(&s, "\n  A request: client → director (VIP's MAC is the director's) → the director\n")
+	fmt.Fprintf(&s, "  rewrites only the destination MAC → real server (packet still to the VIP).\n")
+	fmt.Fprintf(&s, "  The reply goes from the real server, source VIP, straight to the client.\n")
+	return s.String()
+}
