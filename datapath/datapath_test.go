@@ -154,8 +154,11 @@ func withHeadroom(f []byte) []byte {
 func step(t testing.TB, w *Worker, now int64, f []byte) (int, []byte, forward.Reason) {
 	t.Helper()
 	b := withHeadroom(f)
-	dev, r := w.Process(b, now)
-	return dev, b[link.Headroom:], r
+	dev, out, r := w.Process(b, now)
+	if out == nil {
+		out = b[link.Headroom:]
+	}
+	return dev, out, r
 }
 
 func expectFrame(t *testing.T, got []byte, want pkt.Spec) {
@@ -360,10 +363,10 @@ func TestEstablishedFlowNoAlloc(t *testing.T) {
 	n := testing.AllocsPerRun(500, func() {
 		copy(bin, fin)
 		copy(bout, fout)
-		if dev, _ := r.w.Process(bin, now); dev != 1 {
+		if dev, _, _ := r.w.Process(bin, now); dev != 1 {
 			t.Fatal("in not forwarded")
 		}
-		if dev, _ := r.wr.Process(bout, now); dev != 0 {
+		if dev, _, _ := r.wr.Process(bout, now); dev != 0 {
 			t.Fatal("out not forwarded")
 		}
 	})

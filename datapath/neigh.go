@@ -32,8 +32,9 @@ var ErrNoRoute = errors.New("datapath: no route to host")
 
 // nextHop is a resolved layer-2 destination for one IP destination.
 type nextHop struct {
-	dev int     // index into Director.devs
-	mac [6]byte // next hop's MAC
+	dev int      // index into Director.devs
+	mac [6]byte  // next hop's MAC
+	src [16]byte // the host's preferred source address toward the destination (outer source for tunnels)
 }
 
 // nhTable is an immutable map from destination address to next hop,
@@ -87,6 +88,7 @@ type resolver struct {
 type nhEntry struct {
 	hop netip.Addr
 	dev int
+	src netip.Addr
 }
 
 func newResolver(d *Director, r Router) *resolver {
@@ -171,13 +173,13 @@ func (r *resolver) want(dst [16]byte) *pending {
 	pd.route, pd.dev = rt, dev
 	hop := rt.NextHop.As16()
 	if l, ok := r.neigh[hop]; ok && l.dev == dev {
-		r.publish(dst, hop, l, time.Now())
+		r.publish(dst, hop, l, rt.Src)
 		return nil
 	}
 	if mac, ok := r.router.Neighbor(rt.IfIndex, rt.NextHop); ok {
 		l := learned{ip: hop, mac: mac, dev: dev, seen: time.Now()}
 		r.neigh[hop] = l
-		r.publish(dst, hop, l, time.Now())
+		r.publish(dst, hop, l, rt.Src)
 		return nil
 	}
 	r.sendARP(pd)
@@ -203,32 +205,35 @@ func (r *resolver) learn(l learned) {
 	l.seen = time.Now()
 	old, known := r.neigh[l.ip]
 	r.neigh[l.ip] = l
-	now := time.Now()
 	for dst, pd := range r.pend {
 		if pd.failed.IsZero() && pd.route.NextHop.IsValid() && pd.route.NextHop.As16() == l.ip && pd.dev == l.dev {
-			r.publish(dst, l.ip, l, now)
+			r.publish(dst, l.ip, l, pd.route.Src)
 		}
 	}
 	if known && old.mac != l.mac {
 		// The neighbour moved: repoint every destination using it.
 		for dst, e := range r.dests {
 			if e.hop.As16() == l.ip {
-				r.publish(dst, l.ip, l, now)
+				r.publish(dst, l.ip, l, e.src)
 			}
 		}
 	}
 }
 
-// publish installs dst → (dev, mac) in a new table and flushes frames
-// parked for dst.
-func (r *resolver) publish(dst, hop [16]byte, l learned, now time.Time) {
-	r.dests[dst] = nhEntry{hop: header.AddrFrom16(hop), dev: l.dev}
+// publish installs dst → (dev, mac, src) in a new table and flushes
+// frames parked for dst.
+func (r *resolver) publish(dst, hop [16]byte, l learned, src netip.Addr) {
+	r.dests[dst] = nhEntry{hop: header.AddrFrom16(hop), dev: l.dev, src: src}
 	old := r.d.nh.Load()
 	nt := make(nhTable, len(*old)+1)
 	for k, v := range *old {
 		nt[k] = v
 	}
-	nt[dst] = nextHop{dev: l.dev, mac: l.mac}
+	var src16 [16]byte
+	if src.IsValid() {
+		src16 = src.As16()
+	}
+	nt[dst] = nextHop{dev: l.dev, mac: l.mac, src: src16}
 	r.d.nh.Store(&nt)
 	if pd := r.pend[dst]; pd != nil {
 		for _, f := range pd.frames {

@@ -71,8 +71,8 @@ func (w *Worker) run(ctx context.Context) error {
 		w.begin(w.d.clock.Now())
 		for i := 0; i < n; i++ {
 			frame := w.bufs[i][:link.Headroom+w.sizes[i]]
-			if out, _ := w.process(frame); out >= 0 {
-				w.tx[out] = append(w.tx[out], frame)
+			if dev, out, _ := w.process(frame); dev >= 0 {
+				w.tx[dev] = append(w.tx[dev], out)
 			}
 		}
 		w.flush()
@@ -92,7 +92,9 @@ func (w *Worker) flush() {
 		if len(w.tx[i]) == 0 {
 			continue
 		}
-		sent, err := w.d.devs[i].Write(w.tx[i], link.Headroom)
+		// Each queued slice is exactly its frame: a method may have moved
+		// the frame's start into the headroom (tunnelling).
+		sent, err := w.d.devs[i].Write(w.tx[i], 0)
 		atomic.AddUint64(&w.c.tx, uint64(sent))
 		if err != nil || sent < len(w.tx[i]) {
 			atomic.AddUint64(&w.c.drop[forward.DropTx], uint64(len(w.tx[i])-sent))
@@ -104,46 +106,51 @@ func (w *Worker) flush() {
 
 // Process handles one frame (link.Headroom bytes of headroom, then the
 // frame) as if it had been read from the worker's device at time now. It
-// returns the index of the device to send the rewritten frame on, or -1
-// with the reason (forward.Pass for frames that were queued for neighbour
-// resolution or were not the director's business). It is the unit the
-// pipeline is built from, exposed for tests, traces and pcap replay.
-func (w *Worker) Process(frame []byte, now int64) (dev int, r forward.Reason) {
+// returns the index of the device to send the result on and the result (a
+// slice of frame's buffer: the frame may have grown into the headroom), or
+// -1 with the reason (forward.Pass for frames that were queued for
+// neighbour resolution or were not the director's business). It is the
+// unit the pipeline is built from, exposed for tests, traces and pcap
+// replay.
+func (w *Worker) Process(frame []byte, now int64) (dev int, out []byte, r forward.Reason) {
 	w.begin(now)
 	return w.process(frame)
 }
 
-func (w *Worker) drop(r forward.Reason) (int, forward.Reason) {
+func (w *Worker) drop(r forward.Reason) (int, []byte, forward.Reason) {
 	atomic.AddUint64(&w.c.drop[r], 1)
-	return -1, r
+	return -1, nil, r
 }
 
-func (w *Worker) process(frame []byte) (int, forward.Reason) {
+// ignore counts a frame that is none of the director's business.
+func (w *Worker) ignore() (int, []byte, forward.Reason) {
+	atomic.AddUint64(&w.c.ignored, 1)
+	return -1, nil, forward.Pass
+}
+
+func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	atomic.AddUint64(&w.c.rx, 1)
 	f := frame[link.Headroom:]
 	p := &w.p
 	if st := header.Decode(f, p); st != header.OK {
 		if st == header.ErrEtherType {
-			atomic.AddUint64(&w.c.ignored, 1)
-			return -1, forward.Pass
+			return w.ignore()
 		}
 		return w.drop(forward.DropDecode)
 	}
 	switch p.EtherType {
 	case header.EtherTypeARP:
-		return w.arp(f)
+		return w.arp(frame, f)
 	}
 	switch p.Proto {
 	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP:
 	case header.ProtoICMP:
 		if w.d.isVIP(&p.Dst) {
-			return w.icmpEcho(f)
+			return w.icmpEcho(frame, f)
 		}
-		atomic.AddUint64(&w.c.ignored, 1)
-		return -1, forward.Pass
+		return w.ignore()
 	default:
-		atomic.AddUint64(&w.c.ignored, 1)
-		return -1, forward.Pass
+		return w.ignore()
 	}
 	k := &w.key
 	*k = conntrack.Key{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
@@ -158,8 +165,7 @@ func (w *Worker) process(frame []byte) (int, forward.Reason) {
 		if w.d.isVIP(&p.Dst) {
 			return w.drop(forward.DropNoService)
 		}
-		atomic.AddUint64(&w.c.ignored, 1)
-		return -1, forward.Pass
+		return w.ignore()
 	}
 	if p.Frag == header.FragLater {
 		return w.drop(forward.DropFragment)
@@ -204,17 +210,17 @@ func (w *Worker) process(frame []byte) (int, forward.Reason) {
 		}
 	}
 	atomic.AddUint64(&w.c.newConns, 1)
-	dev, r := w.in(frame, c)
+	dev, out, r := w.in(frame, c)
 	if onePacket {
 		// ipvsadm -o: the connection lives for this one datagram; the
 		// next one is scheduled afresh.
 		w.d.conns.Delete(c)
 	}
-	return dev, r
+	return dev, out, r
 }
 
 // in forwards a client→VIP packet of connection c.
-func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
+func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reason) {
 	p := &w.p
 	f := frame[link.Headroom:]
 	size := uint64(p.End - p.L3)
@@ -240,7 +246,7 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
 }
 
 // out forwards a real server's reply of connection c back to the client.
-func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, forward.Reason) {
+func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reason) {
 	p := &w.p
 	f := frame[link.Headroom:]
 	var r forward.Reason
@@ -285,7 +291,7 @@ func count(c *conntrack.Conn, dir forward.Dir, size uint64) {
 // l2 sets the Ethernet header toward dst's next hop and picks the egress
 // device. An unresolved next hop parks a copy of the frame with the
 // resolver (slow path: the allocation happens once per unresolved burst).
-func (w *Worker) l2(frame []byte, dst [16]byte) (int, forward.Reason) {
+func (w *Worker) l2(frame []byte, dst [16]byte) (int, []byte, forward.Reason) {
 	h, ok := w.nh.get(dst)
 	if !ok {
 		cp := make([]byte, len(frame))
@@ -293,7 +299,7 @@ func (w *Worker) l2(frame []byte, dst [16]byte) (int, forward.Reason) {
 		select {
 		case w.d.parkCh <- parked{dst: dst, frame: cp}:
 			atomic.AddUint64(&w.c.parked, 1)
-			return -1, forward.Pass
+			return -1, nil, forward.Pass
 		default:
 			return w.drop(forward.DropNeighbour)
 		}
@@ -301,18 +307,18 @@ func (w *Worker) l2(frame []byte, dst [16]byte) (int, forward.Reason) {
 	if w.p.End-w.p.L3 > w.mtus[h.dev] {
 		return w.drop(forward.DropMTU)
 	}
-	e := header.Ethernet(frame[link.Headroom:])
+	f := frame[link.Headroom:]
+	e := header.Ethernet(f)
 	e.SetDst(h.mac)
 	e.SetSrc(w.macs[h.dev])
-	return h.dev, forward.Pass
+	return h.dev, f, forward.Pass
 }
 
 // arp answers requests for VIPs in place and gleans what it learns.
-func (w *Worker) arp(f []byte) (int, forward.Reason) {
+func (w *Worker) arp(frame []byte, f []byte) (int, []byte, forward.Reason) {
 	a := header.ARP(f[w.p.L3:])
 	if !a.Valid() {
-		atomic.AddUint64(&w.c.ignored, 1)
-		return -1, forward.Pass
+		return w.ignore()
 	}
 	mac := w.macs[w.dev]
 	spa, sha, tpa := a.SenderIP(), a.SenderMAC(), a.TargetIP()
@@ -326,8 +332,7 @@ func (w *Worker) arp(f []byte) (int, forward.Reason) {
 			w.glean(sender, sha)
 		}
 		if !w.d.isVIP(&target) || spa == tpa {
-			atomic.AddUint64(&w.c.ignored, 1)
-			return -1, forward.Pass
+			return w.ignore()
 		}
 		// Turn the request into the reply, in place.
 		e := header.Ethernet(f)
@@ -339,14 +344,13 @@ func (w *Worker) arp(f []byte) (int, forward.Reason) {
 		copy(a[8:14], mac[:])
 		copy(a[14:18], tpa[:])
 		atomic.AddUint64(&w.c.arpReplies, 1)
-		return w.dev, forward.Pass
+		return w.dev, f, forward.Pass
 	case header.ARPReply:
 		if a.TargetMAC() == mac || header.Ethernet(f).Dst() == mac || spa == tpa {
 			w.glean(sender, sha)
 		}
 	}
-	atomic.AddUint64(&w.c.ignored, 1)
-	return -1, forward.Pass
+	return w.ignore()
 }
 
 func (w *Worker) glean(ip [16]byte, mac [6]byte) {
@@ -358,11 +362,10 @@ func (w *Worker) glean(ip [16]byte, mac [6]byte) {
 
 // icmpEcho answers an ICMP echo request to a VIP in place, as the host
 // would if the VIP were configured on it (operators ping VIPs).
-func (w *Worker) icmpEcho(f []byte) (int, forward.Reason) {
+func (w *Worker) icmpEcho(frame []byte, f []byte) (int, []byte, forward.Reason) {
 	p := &w.p
 	if p.ICMPType != 8 || p.Frag != header.FragNone || p.IPv6 {
-		atomic.AddUint64(&w.c.ignored, 1)
-		return -1, forward.Pass
+		return w.ignore()
 	}
 	ip := header.IPv4(f[p.L3:])
 	var a [4]byte
@@ -376,5 +379,5 @@ func (w *Worker) icmpEcho(f []byte) (int, forward.Reason) {
 	src := e.Src()
 	e.SetSrc(w.macs[w.dev])
 	e.SetDst(src)
-	return w.dev, forward.Pass
+	return w.dev, f, forward.Pass
 }

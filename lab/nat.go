@@ -354,8 +354,11 @@ func waitReal(ctx context.Context, r Real, addr netip.Addr) error {
 // Describe returns an ASCII diagram of the topology with its names and
 // addresses.
 func (t *Topology) Describe() string {
-	if t.Mode == "dr" {
+	switch t.Mode {
+	case "dr":
 		return t.describeDR()
+	case "tun":
+		return t.describeTUN()
 	}
 	var s strings.Builder
 	pfx := func(a netip.Addr, n netip.Prefix) string { return netip.PrefixFrom(a, n.Bits()).String() }
