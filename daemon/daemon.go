@@ -120,9 +120,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		dp.TableChanged(t)
 		for _, s := range t.Services {
 			for _, d := range s.Dests {
-				if m := d.FwdMethod(); m != vs.Masq && m != vs.DirectRoute && !warned[d] {
+				if m := d.FwdMethod(); m != vs.Masq && m != vs.DirectRoute && m != vs.Tunnel && !warned[d] {
 					warned[d] = true
-					logf("gdirector: warning: real server %v:%d uses forwarding method %s, which this build does not forward yet (only Masq -m and Route -g); its packets are dropped and counted as \"method\"", d.Addr, d.Port, m)
+					logf("gdirector: warning: real server %v:%d uses forwarding method %s, which this build does not forward yet (only Masq -m, Route -g and Tunnel -i); its packets are dropped and counted as \"method\"", d.Addr, d.Port, m)
 				}
 			}
 		}

@@ -448,3 +448,41 @@ func TestDRConnection(t *testing.T) {
 		t.Fatalf("active %d", r.dests[0].ActiveConns.Load())
 	}
 }
+
+// TestTunnel: -i wraps the untouched client packet in an outer IPv4 header
+// from the director's source toward the real server, protocol 4.
+func TestTunnel(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	for _, d := range r.dests {
+		d.Fwd.Store(uint32(vs.Tunnel))
+	}
+	syn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, TTL: 33, DF: true})
+	inner := append([]byte(nil), syn[14:]...)
+	dev, out, why := step(t, r.w, r.clk.Now(), syn)
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("dev %d reason %v", dev, why)
+	}
+	var p header.Parsed
+	if st := header.Decode(out, &p); st != header.OK {
+		t.Fatal(st)
+	}
+	if p.Proto != header.ProtoIPIP || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip1 || p.TTL != 33 {
+		t.Fatalf("outer %+v", p)
+	}
+	if e := header.Ethernet(out); e.Dst() != macRS1 || e.Src() != macDirR {
+		t.Fatalf("MACs %x", out[:12])
+	}
+	if !header.IPv4(out[14:]).DF() || !bytes.Equal(out[34:], inner) {
+		t.Fatalf("inner packet changed or DF not copied:\n got %x\nwant %x", out[34:], inner)
+	}
+	// Established flows stay allocation-free through the tunnel too.
+	ack := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPAck})
+	b := withHeadroom(ack)
+	orig := append([]byte(nil), b...)
+	if n := testing.AllocsPerRun(200, func() {
+		copy(b, orig)
+		r.w.Process(b, r.clk.Now())
+	}); n != 0 {
+		t.Fatalf("%v allocs", n)
+	}
+}

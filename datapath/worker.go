@@ -10,6 +10,7 @@ import (
 	"github.com/gdirector/gdirector/forward"
 	"github.com/gdirector/gdirector/forward/dr"
 	"github.com/gdirector/gdirector/forward/nat"
+	"github.com/gdirector/gdirector/forward/tun"
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/vs"
@@ -30,6 +31,8 @@ type Worker struct {
 	now int64
 	tbl *vs.Table
 	nh  *nhTable
+
+	ipID uint16 // IP ID of the outer headers this worker builds
 
 	// Scratch reused for every packet.
 	p    header.Parsed
@@ -234,6 +237,9 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		// connection has seen no reply (always, for DR).
 		c.Update(w.now, conntrack.In, p.TCPFlags)
 		r = dr.In(p)
+	case vs.Tunnel:
+		c.Update(w.now, conntrack.In, p.TCPFlags)
+		return w.tunnel(frame, c, size)
 	default:
 		r = forward.DropMethod
 	}
@@ -243,6 +249,39 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	count(c, forward.In, size)
 	atomic.AddUint64(&w.c.in, 1)
 	return w.l2(frame, c.DAddr)
+}
+
+// tunnel encapsulates a client→VIP packet of c in IPIP (ip6ip6) toward
+// the real server: the outer source is the host's preferred source address
+// toward it, the next hop the host's route to it. The inner packet is not
+// touched.
+func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []byte, forward.Reason) {
+	p := &w.p
+	if p.Frag == header.FragLater {
+		return w.drop(forward.DropFragment)
+	}
+	h, ok := w.nh.get(c.DAddr)
+	if !ok {
+		// Dests are resolved when they are added; this is the rare race
+		// with a first packet. Ask again and let the client retransmit.
+		select {
+		case w.d.resolveCh <- c.DAddr:
+		default:
+		}
+		return w.drop(forward.DropNeighbour)
+	}
+	w.ipID++
+	off, n, r := tun.Encap(frame, link.Headroom, len(frame)-link.Headroom, p, h.src, c.DAddr, w.ipID, w.mtus[h.dev])
+	if r != forward.Pass {
+		return w.drop(r)
+	}
+	count(c, forward.In, size)
+	atomic.AddUint64(&w.c.in, 1)
+	out := frame[off : off+n]
+	e := header.Ethernet(out)
+	e.SetDst(h.mac)
+	e.SetSrc(w.macs[h.dev])
+	return h.dev, out, forward.Pass
 }
 
 // out forwards a real server's reply of connection c back to the client.

@@ -57,8 +57,10 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		opt.Mode = "nat"
 	case "dr":
 		build, method = BuildDR, "-g"
+	case "tun":
+		build, method = BuildTUN, "-i"
 	default:
-		return fmt.Errorf("lab: unknown mode %q (want nat or dr)", opt.Mode)
+		return fmt.Errorf("lab: unknown mode %q (want nat, dr or tun)", opt.Mode)
 	}
 	fmt.Fprintf(out, "Building the LVS-%s lab %q in network namespaces...\n", strings.ToUpper(opt.Mode), opt.Prefix)
 	t, err := build(Options{Prefix: opt.Prefix})
@@ -78,6 +80,11 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	}()
 	fmt.Fprintf(out, "\n%s\n", t.Describe())
 
+	if t.Mode == "tun" {
+		if err := t.StartDecapsulators(opt.Bin, dir); err != nil {
+			return err
+		}
+	}
 	for i := range t.Reals {
 		r := &t.Reals[i]
 		logf := filepath.Join(dir, r.Name+".log")

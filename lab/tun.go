@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/gdirector/gdirector/internal/nsutil"
 )
 
 // Addresses of the TUN topology: three routed subnets carved from the
@@ -81,7 +86,9 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		}
 	}
 	rtr := t.SwitchNS
-	pfx := func(a netip.Addr, n netip.Prefix) []netip.Prefix { return []netip.Prefix{netip.PrefixFrom(a, n.Bits())} }
+	pfx := func(a netip.Addr, n netip.Prefix) []netip.Prefix {
+		return []netip.Prefix{netip.PrefixFrom(a, n.Bits())}
+	}
 	if err := b.AddVeth(Endpoint{NS: t.ClientNS, If: "eth0", Addrs: pfx(t.CIP, clientNet)},
 		Endpoint{NS: rtr, If: "client", Addrs: pfx(tunRouterC, clientNet)}, opt.MTU); err != nil {
 		return nil, err
@@ -147,4 +154,31 @@ func (t *Topology) describeTUN() string {
 	fmt.Fprintf(&s, "\n  A request: client → router → director, which wraps it in IPIP (outer %s → RIP)\n", tunDIP)
 	fmt.Fprintf(&s, "  → router → real server, which unwraps it and replies from the VIP → router → client.\n")
 	return s.String()
+}
+
+// StartDecapsulators runs `bin realserver tun` in every real server of a
+// TUN lab (this kernel has no ipip module, so the IPIP packets are
+// unwrapped in userspace), logging to dir/<rs>-tun.log, and waits until
+// each has its TUN device up.
+func (t *Topology) StartDecapsulators(bin, dir string) error {
+	for _, r := range t.Reals {
+		if _, err := t.StartLogged(r.NS, filepath.Join(dir, r.Name+"-tun.log"), bin, "realserver", "tun",
+			"--vip", t.VIP.String(), "--iface", r.If, "--tun", "gdtun0"); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for _, r := range t.Reals {
+		for {
+			if _, err := nsutil.Run(r.NS, "ip", "link", "show", "gdtun0", "up"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(filepath.Join(dir, r.Name+"-tun.log"))
+				return fmt.Errorf("lab: decapsulator of %s not up: %s", r.Name, log)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 func cmdLab(args []string) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	mode := fs.String("mode", "nat", "forwarding method of the lab: nat or dr")
+	mode := fs.String("mode", "nat", "forwarding method of the lab: nat, dr or tun")
 	keep := fs.Bool("keep", false, "leave the lab running and print how to enter it")
 	requests := fs.Int("requests", 6, "HTTP requests the client sends to the VIP")
 	prefix := fs.String("prefix", "", "namespace name prefix (default gdl<pid>)")

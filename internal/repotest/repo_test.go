@@ -111,7 +111,9 @@ var allowed = map[string][]string{
 	"internal/clock": {},
 	"forward":        {"header", "conntrack", "vs"},
 	"forward/nat":    {"forward", "header", "conntrack", "vs"},
-	"datapath":       {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "internal/clock"},
+	"forward/dr":     {"forward", "header"},
+	"forward/tun":    {"forward", "header"},
+	"datapath":       {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "forward/dr", "forward/tun", "internal/clock"},
 	"internal/pkt":   {"header"},
 }
 
