@@ -486,3 +486,71 @@ func TestTunnel(t *testing.T) {
 		t.Fatalf("%v allocs", n)
 	}
 }
+
+// icmpOf decodes an ICMP error frame and returns its header fields.
+func icmpOf(t *testing.T, f []byte) (p header.Parsed, typ, code uint8, mtu uint16) {
+	t.Helper()
+	if st := header.Decode(f, &p); st != header.OK || p.Proto != header.ProtoICMP {
+		t.Fatalf("not an ICMP frame (%v): %x", st, f)
+	}
+	l4 := f[p.L4:]
+	if header.Checksum(l4[:p.End-p.L4], 0) != 0 {
+		t.Fatal("bad ICMP checksum")
+	}
+	return p, l4[0], l4[1], uint16(l4[6])<<8 | uint16(l4[7])
+}
+
+func TestICMPErrors(t *testing.T) {
+	t.Run("nat reply ttl expired", func(t *testing.T) {
+		r := newRig(t, vs.TCP, 80)
+		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 1, DPort: 80, TCPFlags: header.TCPSyn}))
+		reply := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 1, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 1})
+		dev, out, why := step(t, r.wr, r.clk.Now(), reply)
+		if why != forward.DropTTL || dev != 1 {
+			t.Fatalf("dev %d reason %v", dev, why)
+		}
+		p, typ, code, _ := icmpOf(t, out)
+		if typ != 11 || code != 0 || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip1 {
+			t.Fatalf("time exceeded %d/%d from %v to %v", typ, code, header.AddrFrom16(p.Src), header.AddrFrom16(p.Dst))
+		}
+		if e := header.Ethernet(out); e.Dst() != macRS1 || e.Src() != macDirR {
+			t.Fatal("ICMP not sent back to the real server's MAC")
+		}
+		if !bytes.Equal(out[p.L4+8:p.L4+8+20], reply[14:34]) {
+			t.Fatal("the quoted header is not the reply as received")
+		}
+	})
+	t.Run("nat request too big with DF", func(t *testing.T) {
+		r := newRig(t, vs.UDP, 53)
+		big := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 9, DPort: 53, DF: true, Payload: make([]byte, 1600)})
+		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 9, DPort: 53})) // creates the connection
+		dev, out, why := step(t, r.w, r.clk.Now(), big)
+		if why != forward.DropMTU || dev != 0 {
+			t.Fatalf("dev %d reason %v", dev, why)
+		}
+		p, typ, code, mtu := icmpOf(t, out)
+		if typ != 3 || code != 4 || mtu != 1500 || header.AddrFrom16(p.Src) != vip || header.AddrFrom16(p.Dst) != cip {
+			t.Fatalf("frag needed %d/%d mtu %d from %v", typ, code, mtu, header.AddrFrom16(p.Src))
+		}
+		// The quoted packet is the one the client sent (to the VIP, not rewritten).
+		if !bytes.Equal(out[p.L4+8:p.L4+8+20], big[14:34]) {
+			t.Fatal("quoted header differs from the client's packet")
+		}
+	})
+	t.Run("tunnel inner too big", func(t *testing.T) {
+		r := newRig(t, vs.TCP, 80)
+		for _, d := range r.dests {
+			d.Fwd.Store(uint32(vs.Tunnel))
+		}
+		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 2, DPort: 80, TCPFlags: header.TCPSyn}))
+		big := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 2, DPort: 80, TCPFlags: header.TCPAck, DF: true, Payload: make([]byte, 1500-40)})
+		dev, out, why := step(t, r.w, r.clk.Now(), big)
+		if why != forward.DropMTU || dev != 0 {
+			t.Fatalf("dev %d reason %v", dev, why)
+		}
+		_, typ, code, mtu := icmpOf(t, out)
+		if typ != 3 || code != 4 || mtu != 1480 {
+			t.Fatalf("tunnel frag needed %d/%d mtu %d, want 3/4 1480", typ, code, mtu)
+		}
+	})
+}

@@ -169,6 +169,7 @@ func (d *Director) Counters() Counters {
 		c.ARPReplies += atomic.LoadUint64(&k.arpReplies)
 		c.Parked += atomic.LoadUint64(&k.parked)
 		c.NewConns += atomic.LoadUint64(&k.newConns)
+		c.ICMPSent += atomic.LoadUint64(&k.icmpSent)
 	}
 	c.Drops = map[string]uint64{}
 	for _, w := range d.workers {
@@ -188,6 +189,7 @@ type Counters struct {
 	NewConns           uint64
 	Ignored            uint64 // frames that were not the director's business
 	ARPReplies         uint64
+	ICMPSent           uint64 // ICMP errors originated (frag needed, time exceeded)
 	Parked             uint64 // frames that waited for neighbour resolution
 	Drops              map[string]uint64
 }
@@ -202,6 +204,7 @@ type counters struct {
 	arpReplies uint64
 	parked     uint64
 	newConns   uint64
+	icmpSent   uint64
 	drop       [forward.NumReasons]uint64
 	_          [64]byte
 }

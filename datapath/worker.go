@@ -34,6 +34,10 @@ type Worker struct {
 
 	ipID uint16 // IP ID of the outer headers this worker builds
 
+	// Scratch frames for ICMP errors, reused every batch.
+	icmpBufs [][]byte
+	icmpN    int
+
 	// Scratch reused for every packet.
 	p    header.Parsed
 	key  conntrack.Key
@@ -49,6 +53,10 @@ func newWorker(d *Director, dev int) *Worker {
 	w := &Worker{d: d, dev: dev, bufs: make([][]byte, n), sizes: make([]int, n)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
+	}
+	w.icmpBufs = make([][]byte, min(n, 16))
+	for i := range w.icmpBufs {
+		w.icmpBufs[i] = make([]byte, forward.ICMPv6ErrorMax+64)
 	}
 	for _, dv := range d.devs {
 		w.tx = append(w.tx, make([][]byte, 0, n))
@@ -88,6 +96,7 @@ func (w *Worker) begin(now int64) {
 	w.now = now
 	w.tbl = w.d.table.Load()
 	w.nh = w.d.nh.Load()
+	w.icmpN = 0
 }
 
 func (w *Worker) flush() {
@@ -227,6 +236,14 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	p := &w.p
 	f := frame[link.Headroom:]
 	size := uint64(p.End - p.L3)
+	if c.Fwd == vs.Masq || c.Fwd == vs.DirectRoute {
+		// As IPVS does before it mangles anything: a packet too big for
+		// the link to the real server gets frag-needed (Packet Too Big)
+		// from the VIP, quoting what the client sent.
+		if h, ok := w.nh.get(c.DAddr); ok && int(size) > w.mtus[h.dev] {
+			return w.tooBig(frame, w.mtus[h.dev], p.Dst)
+		}
+	}
 	var r forward.Reason
 	switch c.Fwd {
 	case vs.Masq:
@@ -272,6 +289,11 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []by
 	}
 	w.ipID++
 	off, n, r := tun.Encap(frame, link.Headroom, len(frame)-link.Headroom, p, h.src, c.DAddr, w.ipID, w.mtus[h.dev])
+	if r == forward.DropMTU {
+		if inner := tun.InnerMTU(w.mtus[h.dev], p.IPv6); inner > 0 {
+			return w.tooBig(frame, inner, p.Dst)
+		}
+	}
 	if r != forward.Pass {
 		return w.drop(r)
 	}
@@ -288,6 +310,12 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []by
 func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reason) {
 	p := &w.p
 	f := frame[link.Headroom:]
+	// The reply crosses the director's forwarding path: the kernel would
+	// answer a packet too big for the client's link, or one whose TTL
+	// runs out, from the director's own address toward the real server.
+	if h, ok := w.nh.get(p.Dst); ok && p.End-p.L3 > w.mtus[h.dev] {
+		return w.tooBig(frame, w.mtus[h.dev], w.localTo(p.Src))
+	}
 	var r forward.Reason
 	switch c.Fwd {
 	case vs.Masq:
@@ -296,12 +324,70 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	default:
 		r = forward.DropMethod
 	}
+	if r == forward.DropTTL {
+		return w.icmpError(frame, r, timeExceeded(p.IPv6), 0, 0, w.localTo(p.Src))
+	}
 	if r != forward.Pass {
 		return w.drop(r)
 	}
 	count(c, forward.Out, uint64(p.End-p.L3))
 	atomic.AddUint64(&w.c.out, 1)
 	return w.l2(frame, p.Dst)
+}
+
+// tooBig drops a packet larger than mtu and answers, if it may, with
+// frag-needed (IPv4 with DF) or Packet Too Big (IPv6) from src.
+func (w *Worker) tooBig(frame []byte, mtu int, src [16]byte) (int, []byte, forward.Reason) {
+	p := &w.p
+	if p.IPv6 {
+		return w.icmpError(frame, forward.DropMTU, forward.ICMPv6PacketTooBig, 0, uint32(mtu), src)
+	}
+	if !header.IPv4(frame[link.Headroom+p.L3:]).DF() {
+		return w.drop(forward.DropMTU) // fragmentation is not done here
+	}
+	return w.icmpError(frame, forward.DropMTU, forward.ICMPv4DestUnreach, forward.ICMPv4CodeFragNeeded, uint32(mtu), src)
+}
+
+func timeExceeded(ipv6 bool) uint8 {
+	if ipv6 {
+		return forward.ICMPv6TimeExceeded
+	}
+	return forward.ICMPv4TimeExceeded
+}
+
+// localTo returns the host's preferred source address toward a, known
+// once a has a resolved next hop; zero otherwise.
+func (w *Worker) localTo(a [16]byte) [16]byte {
+	h, _ := w.nh.get(a)
+	return h.src
+}
+
+// icmpError counts the drop of frame for r and, when a source address is
+// known and a scratch buffer is free in this batch, sends an ICMP error
+// about it back where it came from (to the previous hop's MAC on the
+// receiving device). The builders refuse to answer errors, broadcasts and
+// later fragments.
+func (w *Worker) icmpError(frame []byte, r forward.Reason, typ, code uint8, extra uint32, src [16]byte) (int, []byte, forward.Reason) {
+	atomic.AddUint64(&w.c.drop[r], 1)
+	if src == ([16]byte{}) || w.icmpN == len(w.icmpBufs) {
+		return -1, nil, r
+	}
+	orig := frame[link.Headroom:]
+	buf := w.icmpBufs[w.icmpN]
+	mac := w.macs[w.dev]
+	prev := header.Ethernet(orig).Src()
+	var n int
+	if w.p.IPv6 {
+		n = forward.ICMPv6Error(buf, orig, typ, code, extra, src, mac, prev)
+	} else {
+		n = forward.ICMPv4Error(buf, orig, typ, code, extra, [4]byte(src[12:16]), mac, prev)
+	}
+	if n == 0 {
+		return -1, nil, r
+	}
+	w.icmpN++
+	atomic.AddUint64(&w.c.icmpSent, 1)
+	return w.dev, buf[:n], r
 }
 
 // count adds one packet of size bytes (the IP packet, as the kernel counts
