@@ -554,3 +554,45 @@ func TestICMPErrors(t *testing.T) {
 		}
 	})
 }
+
+// quote is what an ICMP error quotes of a frame: its IP header and 8 bytes.
+func quote(frame []byte) []byte { return append([]byte(nil), frame[14:14+28]...) }
+
+// TestICMPTranslation: errors about a NAT connection reach the other party
+// as if the director were not there, the quoted packet rewritten too.
+func TestICMPTranslation(t *testing.T) {
+	r := newRig(t, vs.UDP, 53)
+	now := r.clk.Now()
+	q := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 5353, DPort: 53, Payload: []byte("query")}
+	client := pkt.Build(q)
+	_, atRS, _ := step(t, r.w, now, client) // the connection; atRS is what rs1 received
+	atRS = append([]byte(nil), atRS...)
+
+	// rs1 answers with port unreachable quoting what it received.
+	unreach := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atRS)})
+	dev, out, why := step(t, r.wr, now, unreach)
+	if dev != 0 || why != forward.Pass {
+		t.Fatalf("out error: dev %d reason %v", dev, why)
+	}
+	expectFrame(t, out, pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, TTL: 63, Payload: quote(client)})
+
+	// The client answers a reply with port unreachable; rs1 gets it about
+	// its own packet.
+	reply := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoUDP, SPort: 53, DPort: 5353, Payload: []byte("answer")}
+	_, atClient, _ := step(t, r.wr, now, pkt.Build(reply))
+	atClient = append([]byte(nil), atClient...)
+	fromClient := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atClient)})
+	dev, out, why = step(t, r.w, now, fromClient)
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("in error: dev %d reason %v", dev, why)
+	}
+	reply.TTL = 63 // as the client received (and quoted) it
+	expectFrame(t, out, pkt.Spec{SrcMAC: macDirR, DstMAC: macRS1, Src: cip, Dst: rip1, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(pkt.Build(reply))})
+
+	// An error to the VIP about nothing we track is dropped and counted.
+	stray := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3,
+		Payload: quote(pkt.Build(pkt.Spec{Src: vip, Dst: cip, Proto: header.ProtoUDP, SPort: 53, DPort: 9999}))})
+	if _, _, why := step(t, r.w, now, stray); why != forward.DropICMP {
+		t.Fatalf("unrelated error: %v", why)
+	}
+}

@@ -34,6 +34,8 @@ type Worker struct {
 
 	ipID uint16 // IP ID of the outer headers this worker builds
 
+	inner forward.Inner // the quoted packet of an ICMP error
+
 	// Scratch frames for ICMP errors, reused every batch.
 	icmpBufs [][]byte
 	icmpN    int
@@ -156,8 +158,11 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	}
 	switch p.Proto {
 	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP:
-	case header.ProtoICMP:
-		if w.d.isVIP(&p.Dst) {
+	case header.ProtoICMP, header.ProtoICMPv6:
+		if forward.IsICMPError(p.IPv6, p.ICMPType) {
+			return w.icmpRelated(frame)
+		}
+		if p.Proto == header.ProtoICMP && w.d.isVIP(&p.Dst) {
 			return w.icmpEcho(frame, f)
 		}
 		return w.ignore()
@@ -333,6 +338,74 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	count(c, forward.Out, uint64(p.End-p.L3))
 	atomic.AddUint64(&w.c.out, 1)
 	return w.l2(frame, p.Dst)
+}
+
+// icmpRelated forwards an ICMP error that concerns a tracked connection
+// to the other party, translated for the connection's method, as IPVS
+// does (ip_vs_in_icmp / ip_vs_out_icmp). The quoted packet is matched by
+// its reversed tuple: an error from the real-server side quotes a packet
+// the director sent to the real server (its reverse is the out-key); one
+// from the client side quotes a reply (its reverse is the in-key).
+func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
+	p := &w.p
+	f := frame[link.Headroom:]
+	in := &w.inner
+	if p.Frag != header.FragNone || !forward.DecodeInner(f, p, in) {
+		return w.unrelatedICMP()
+	}
+	k := &w.key
+	*k = conntrack.Key{Proto: vs.Proto(in.Proto), IPv6: in.IPv6, Src: in.Dst, Dst: in.Src, SPort: in.DPort, DPort: in.SPort}
+	if c := w.d.conns.LookupOut(k); c != nil && c.Fwd == vs.Masq {
+		// From the real server (or a router on its side) to the client:
+		// the client must see the VIP wherever the real server shows.
+		if p.TTL <= 1 {
+			return w.drop(forward.DropTTL)
+		}
+		decTTL(f, p)
+		if p.Src == c.DAddr {
+			header.RewriteAddrPort(f, p, true, c.VAddr, 0)
+		}
+		forward.RewriteInner(f, p, in, false, c.VAddr, c.VPort)
+		count(c, forward.Out, uint64(p.End-p.L3))
+		atomic.AddUint64(&w.c.out, 1)
+		return w.l2(frame, p.Dst)
+	}
+	if c := w.d.conns.LookupIn(k); c != nil {
+		// From the client side about a reply: deliver it to the real
+		// server the way the connection's packets go.
+		switch c.Fwd {
+		case vs.Masq:
+			header.RewriteAddrPort(f, p, false, c.DAddr, 0)
+			forward.RewriteInner(f, p, in, true, c.DAddr, c.DPort)
+		case vs.DirectRoute:
+		case vs.Tunnel:
+			return w.tunnel(frame, c, uint64(p.End-p.L3))
+		default:
+			return w.drop(forward.DropMethod)
+		}
+		count(c, forward.In, uint64(p.End-p.L3))
+		atomic.AddUint64(&w.c.in, 1)
+		return w.l2(frame, c.DAddr)
+	}
+	return w.unrelatedICMP()
+}
+
+// unrelatedICMP drops an ICMP error sent to a VIP that matches no
+// connection; one for any other address is the host's business.
+func (w *Worker) unrelatedICMP() (int, []byte, forward.Reason) {
+	if w.d.isVIP(&w.p.Dst) {
+		return w.drop(forward.DropICMP)
+	}
+	return w.ignore()
+}
+
+func decTTL(f []byte, p *header.Parsed) {
+	if p.IPv6 {
+		f[p.L3+7]--
+	} else {
+		header.IPv4(f[p.L3:]).DecTTL()
+	}
+	p.TTL--
 }
 
 // tooBig drops a packet larger than mtu and answers, if it may, with

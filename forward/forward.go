@@ -28,6 +28,7 @@ const (
 	DropTx               // the device refused the frame
 	DropMethod           // forwarding method not available on this input
 	DropChecksum         // transport checksum wrong where it must be checked
+	DropICMP             // ICMP error to a VIP that concerns no tracked connection
 	NumReasons
 )
 
@@ -35,7 +36,7 @@ var reasonNames = [...]string{
 	Pass: "pass", DropDecode: "decode", DropNoService: "no_service", DropNoDest: "no_dest",
 	DropNotSyn: "not_syn", DropTableFull: "table_full", DropTTL: "ttl", DropMTU: "mtu",
 	DropFragment: "fragment", DropNoRoute: "no_route", DropNeighbour: "neighbour",
-	DropTx: "tx", DropMethod: "method", DropChecksum: "checksum",
+	DropTx: "tx", DropMethod: "method", DropChecksum: "checksum", DropICMP: "icmp_unrelated",
 }
 
 // String returns the counter name of the reason.

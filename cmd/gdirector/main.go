@@ -44,6 +44,8 @@ commands:
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
         run a small real server that names itself in every answer
+  realserver dr|tun --vip VIP [...] [--undo]
+        set up (or undo) a DR or TUN real server; tun decapsulates in userspace
   version
         print the version
 
@@ -69,6 +71,8 @@ func main() {
 		code = cmdLab(os.Args[2:])
 	case "serve":
 		code = cmdServe(os.Args[2:])
+	case "realserver":
+		code = cmdRealserver(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Printf("gdirector %s\n", Version)
 	case "help", "-h", "--help":
