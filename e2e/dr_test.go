@@ -125,16 +125,26 @@ func TestDRTCP(t *testing.T) {
 	e.stopDirector(t)
 }
 
-// maskL4Checksum returns a copy of an IPv4 TCP packet with the TCP
-// checksum zeroed. A capture on the client shows the partial checksum its
-// TX offload leaves for the NIC; the director completes it (as the NIC
-// would) before forwarding, so that field legitimately differs.
+// maskL4Checksum returns a copy of an IPv4 TCP or UDP packet with the
+// transport checksum zeroed. A capture on the client shows the partial
+// checksum its TX offload leaves for the NIC; the director completes it (as
+// the NIC would) before forwarding, so that field legitimately differs.
 func maskL4Checksum(ip []byte) []byte {
 	b := append([]byte(nil), ip...)
-	if len(b) >= 20 {
-		if off := int(b[0]&0x0f)*4 + 16; b[9] == header.ProtoTCP && len(b) >= off+2 {
-			b[off], b[off+1] = 0, 0
-		}
+	if len(b) < 20 {
+		return b
+	}
+	off := int(b[0]&0x0f) * 4
+	switch b[9] {
+	case header.ProtoTCP:
+		off += 16
+	case header.ProtoUDP:
+		off += 6
+	default:
+		return b
+	}
+	if len(b) >= off+2 {
+		b[off], b[off+1] = 0, 0
 	}
 	return b
 }

@@ -58,10 +58,7 @@ func newEnvMode(t *testing.T, mode string) *env {
 	t.Helper()
 	roottest.Require(t, "ip", "curl", "socat", "tcpdump")
 	prefix := fmt.Sprintf("gde%d%c", os.Getpid()%100000, 'a'+labSeq.Add(1)-1)
-	build := lab.Build
-	if mode == "dr" {
-		build = lab.BuildDR
-	}
+	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN}[mode]
 	topo, err := build(lab.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
@@ -76,6 +73,11 @@ func newEnvMode(t *testing.T, mode string) *env {
 			}
 		}
 	})
+	if mode == "tun" {
+		if err := topo.StartDecapsulators(bin, t.TempDir()); err != nil {
+			t.Fatalf("start decapsulators: %v", err)
+		}
+	}
 	if err := topo.StartReals(bin); err != nil {
 		t.Fatalf("start reals: %v", err)
 	}
