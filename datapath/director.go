@@ -119,8 +119,13 @@ func (d *Director) TableChanged(t *vs.Table) {
 	}
 	d.vips.Store(ns)
 	for a := range ns.addr {
-		if _, had := old.addr[a]; !had && header.Is4(&a) {
+		if _, had := old.addr[a]; had {
+			continue
+		}
+		if header.Is4(&a) {
 			d.sendGratuitousARP([4]byte(a[12:16]))
+		} else {
+			d.sendUnsolicitedNA(a)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"time"
@@ -189,14 +190,57 @@ func (r *resolver) want(dst [16]byte) *pending {
 func (r *resolver) sendARP(pd *pending) {
 	pd.tries++
 	pd.lastSent = time.Now()
-	if !pd.route.NextHop.Is4() {
-		return // NDP resolution arrives with IPv6 support
+	r.d.solicit(pd.dev, pd.route.Src, pd.route.NextHop)
+}
+
+// solicit asks who has hop on device dev: an ARP request for IPv4, a
+// Neighbor Solicitation for IPv6 (from src, which must then be one of the
+// host's IPv6 addresses: NDP forbids soliciting from :: except for DAD).
+func (d *Director) solicit(dev int, src, hop netip.Addr) {
+	if hop.Is4() {
+		s := netip.IPv4Unspecified()
+		if src.Is4() {
+			s = src
+		}
+		d.sendARPRequest(dev, s.As4(), hop.As4())
+		return
 	}
-	src := pd.route.Src
-	if !src.Is4() {
-		src = netip.IPv4Unspecified()
+	if !src.Is6() || src.Is4In6() {
+		d.logf("datapath: no IPv6 source address to solicit %v from", hop)
+		return
 	}
-	r.d.sendARPRequest(pd.dev, src.As4(), pd.route.NextHop.As4())
+	dv := d.devs[dev]
+	mac := dv.HardwareAddr()
+	target := hop.As16()
+	group, gmac := header.SolicitedNode(target)
+	buf := make([]byte, link.Headroom+header.EthernetLen+72)
+	f := buf[link.Headroom:]
+	e := header.Ethernet(f)
+	e.SetDst(gmac)
+	e.SetSrc(mac)
+	binary.BigEndian.PutUint16(f[12:], header.EtherTypeIPv6)
+	n := header.PutNDP(f[header.EthernetLen:], header.ICMPv6NeighborSolicit, 0, src.As16(), group, target, mac)
+	if _, err := dv.Write([][]byte{buf[:link.Headroom+header.EthernetLen+n]}, link.Headroom); err != nil {
+		d.countSlow(forward.DropTx)
+	}
+}
+
+// sendUnsolicitedNA announces an IPv6 VIP on every device (the IPv6 twin
+// of a gratuitous ARP): an advertisement to all nodes with Override set.
+func (d *Director) sendUnsolicitedNA(vip [16]byte) {
+	for _, dv := range d.devs {
+		mac := dv.HardwareAddr()
+		buf := make([]byte, link.Headroom+header.EthernetLen+72)
+		f := buf[link.Headroom:]
+		e := header.Ethernet(f)
+		e.SetDst(header.AllNodesMAC)
+		e.SetSrc(mac)
+		binary.BigEndian.PutUint16(f[12:], header.EtherTypeIPv6)
+		n := header.PutNDP(f[header.EthernetLen:], header.ICMPv6NeighborAdvert, header.NAFlagOverride, vip, header.AllNodes, vip, mac)
+		if _, err := dv.Write([][]byte{buf[:link.Headroom+header.EthernetLen+n]}, link.Headroom); err != nil {
+			d.countSlow(forward.DropTx)
+		}
+	}
 }
 
 // learn records an address a worker saw in an ARP packet and completes
@@ -282,14 +326,11 @@ func (r *resolver) refresh(now time.Time) {
 			r.forgetHop(hop)
 		case age > refreshAfter:
 			a := header.AddrFrom16(hop)
-			if !a.Is4() {
-				continue
-			}
-			src := netip.IPv4Unspecified()
-			if rt, err := r.router.Route(a); err == nil && rt.Src.Is4() {
+			var src netip.Addr
+			if rt, err := r.router.Route(a); err == nil {
 				src = rt.Src
 			}
-			r.d.sendARPRequest(l.dev, src.As4(), a.As4())
+			r.d.solicit(l.dev, src, a)
 		}
 	}
 }

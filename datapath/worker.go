@@ -159,6 +159,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	switch p.Proto {
 	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP:
 	case header.ProtoICMP, header.ProtoICMPv6:
+		if p.Proto == header.ProtoICMPv6 && (p.ICMPType == header.ICMPv6NeighborSolicit || p.ICMPType == header.ICMPv6NeighborAdvert) {
+			return w.ndp(frame)
+		}
 		if forward.IsICMPError(p.IPv6, p.ICMPType) {
 			return w.icmpRelated(frame)
 		}
@@ -549,6 +552,45 @@ func (w *Worker) arp(frame []byte, f []byte) (int, []byte, forward.Reason) {
 		}
 	}
 	return w.ignore()
+}
+
+// ndp answers Neighbor Solicitations for IPv6 VIPs and gleans the
+// link-layer addresses NDP messages carry (the IPv6 side of arp). The
+// advertisement is written in place from the IPv6 header on, so VLAN tags
+// stay as they came.
+func (w *Worker) ndp(frame []byte) (int, []byte, forward.Reason) {
+	p := &w.p
+	f := frame[link.Headroom:]
+	icmp := f[p.L4:p.End]
+	target, ok := header.NDPTarget(icmp)
+	if !ok || p.TTL != 255 || p.ICMPCode != 0 { // RFC 4861 §7.1.1 validation
+		return w.ignore()
+	}
+	if p.ICMPType == header.ICMPv6NeighborAdvert {
+		if mac, ok := header.NDPLinkAddr(icmp, header.NDPOptTargetLinkAddr); ok {
+			w.glean(target, mac)
+		}
+		return w.ignore()
+	}
+	mac, hasMAC := header.NDPLinkAddr(icmp, header.NDPOptSourceLinkAddr)
+	unspecified := p.Src == ([16]byte{})
+	if hasMAC && !unspecified {
+		w.glean(p.Src, mac)
+	}
+	if !w.d.isVIP(&target) || unspecified { // address-resolution only, not DAD
+		return w.ignore()
+	}
+	if !hasMAC {
+		mac = header.Ethernet(f).Src()
+	}
+	our := w.macs[w.dev]
+	buf := frame[link.Headroom:cap(frame)]
+	n := header.PutNDP(buf[p.L3:], header.ICMPv6NeighborAdvert, header.NAFlagSolicited|header.NAFlagOverride, target, p.Src, target, our)
+	e := header.Ethernet(buf)
+	e.SetDst(mac)
+	e.SetSrc(our)
+	atomic.AddUint64(&w.c.arpReplies, 1)
+	return w.dev, buf[:p.L3+n], forward.Pass
 }
 
 func (w *Worker) glean(ip [16]byte, mac [6]byte) {
