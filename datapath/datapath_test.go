@@ -596,3 +596,53 @@ func TestICMPTranslation(t *testing.T) {
 		t.Fatalf("unrelated error: %v", why)
 	}
 }
+
+// p2pDev is a point-to-point (TUN) device.
+type p2pDev struct{ fakeDev }
+
+func (*p2pDev) PointToPoint() bool { return true }
+
+// TestPointToPoint: fed by a TUN device, every packet goes back to it (the
+// host routes it), NAT and tunnelling alike, with no neighbour resolution.
+func TestPointToPoint(t *testing.T) {
+	tdev := &p2pDev{fakeDev{name: "gdtun0", index: 7, mac: pkt.MAC(0x70)}}
+	s, _ := sched.New("rr")
+	dests := []*vs.Dest{vs.NewDest(rip1, 80, vs.Masq, 1), vs.NewDest(rip2, 80, vs.Tunnel, 1)}
+	svc := &vs.Service{Key: vs.ServiceKey{Proto: vs.TCP, Port: 80, Addr: vip.As16()}, Addr: vip, Port: 80, Proto: vs.TCP,
+		SchedName: "rr", Sched: s, Dests: dests, Stats: &vs.Stats{}}
+	s.Update(svc)
+	var tbl atomic.Pointer[vs.Table]
+	tbl.Store(vs.NewTable([]*vs.Service{svc}))
+	router := &staticRouter{routes: map[netip.Prefix]Route{ // routes leave by interfaces 1 and 2, not the TUN device
+		netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: 1, Src: dip1},
+		netip.MustParsePrefix("203.0.113.0/24"):  {IfIndex: 2, Src: dip2},
+	}}
+	d, err := New(Config{Devices: []link.Device{tdev}, Table: &tbl, Conns: conntrack.NewTable(conntrack.Options{}), Clock: clock.NewFake(1), Router: router})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.PointToPoint() {
+		t.Fatal("not point-to-point")
+	}
+	for _, a := range []netip.Addr{cip, rip1, rip2} {
+		if d.res.want(a.As16()) != nil {
+			t.Fatalf("%v not resolved through the TUN device", a)
+		}
+	}
+	w := d.workers[0]
+	syn := func(port uint16) []byte {
+		return pkt.Build(pkt.Spec{Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: port, DPort: 80, TCPFlags: header.TCPSyn})
+	}
+	// rr: rs1 (NAT) first, then rs2 (tunnel).
+	dev, out, why := step(t, w, 1, syn(1))
+	var p header.Parsed
+	header.Decode(out, &p)
+	if dev != 0 || why != forward.Pass || header.AddrFrom16(p.Dst) != rip1 {
+		t.Fatalf("nat: dev %d %v dst %v", dev, why, header.AddrFrom16(p.Dst))
+	}
+	dev, out, why = step(t, w, 1, syn(2))
+	header.Decode(out, &p)
+	if dev != 0 || why != forward.Pass || p.Proto != header.ProtoIPIP || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip2 {
+		t.Fatalf("tunnel: dev %d %v outer %+v", dev, why, p)
+	}
+}

@@ -43,6 +43,11 @@ type Director struct {
 	learnCh   chan learned
 	res       *resolver
 
+	// p2p is the index of a point-to-point device (a TUN device fed by the
+	// host's routing), or -1. Packets whose route leaves by an interface
+	// the director does not serve are written to it for the host to route.
+	p2p int
+
 	workers []*Worker
 	slow    counters // drops and sends counted off the hot path
 	slowMu  sync.Mutex
@@ -76,8 +81,12 @@ func New(cfg Config) (*Director, error) {
 	if d.logf == nil {
 		d.logf = func(string, ...any) {}
 	}
+	d.p2p = -1
 	for i, dv := range d.devs {
 		d.byIndex[dv.Index()] = i
+		if pp, ok := dv.(interface{ PointToPoint() bool }); ok && pp.PointToPoint() && d.p2p < 0 {
+			d.p2p = i
+		}
 	}
 	empty := nhTable{}
 	d.nh.Store(&empty)
@@ -158,6 +167,10 @@ func (d *Director) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// PointToPoint reports whether the director is fed by a point-to-point
+// (TUN) device, where methods that need layer 2 (DR) cannot work.
+func (d *Director) PointToPoint() bool { return d.p2p >= 0 }
 
 // Counters sums the per-worker counters: drops by reason and the totals.
 func (d *Director) Counters() Counters {

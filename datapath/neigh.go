@@ -163,6 +163,13 @@ func (r *resolver) want(dst [16]byte) *pending {
 		return pd
 	}
 	dev := r.d.devIndex(rt.IfIndex)
+	if dev < 0 && r.d.p2p >= 0 || dev >= 0 && dev == r.d.p2p {
+		// Fed by the host's routing: hand the packet back to the TUN
+		// device; the kernel chooses the way on. No MAC to learn.
+		delete(r.pend, dst)
+		r.publish(dst, dst, learned{dev: r.d.p2p}, rt.Src)
+		return nil
+	}
 	if dev < 0 {
 		pd.failed = time.Now()
 		r.d.logf("datapath: route to %v leaves by interface %d, which the director does not serve", addr, rt.IfIndex)

@@ -258,6 +258,9 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		c.Update(w.now, conntrack.In, p.TCPFlags)
 		r = nat.In(f, p, c.DAddr, c.DPort)
 	case vs.DirectRoute:
+		if w.d.p2p >= 0 {
+			return w.drop(forward.DropMethod) // DR needs layer 2; a TUN device has none
+		}
 		// conntrack applies the input-only transitions while the
 		// connection has seen no reply (always, for DR).
 		c.Update(w.now, conntrack.In, p.TCPFlags)
