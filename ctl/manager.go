@@ -68,6 +68,9 @@ type Config struct {
 	// Now returns the time scale of the connections' expiry
 	// (conntrack.Conn.Expires); nil = clock.Real.
 	Now func() int64
+	// CheckDest, if set, may refuse a dest the data plane cannot serve
+	// (DR on a TUN-fed director); its error is ipvsadm's message.
+	CheckDest func(DestConfig) error
 }
 
 // ServiceID identifies a virtual service: protocol, address and port, or a
@@ -148,6 +151,7 @@ type Manager struct {
 	conns    ConnLister
 	clock    func() int64
 	now      func() time.Time // trash ageing
+	check    func(DestConfig) error
 
 	services []*service // in the order they were added
 	trash    []*trashed
@@ -163,6 +167,7 @@ func NewManager(cfg Config) *Manager {
 		conns:    cfg.Conns,
 		clock:    cfg.Now,
 		now:      time.Now,
+		check:    cfg.CheckDest,
 		timeouts: [3]int{DefaultTCPTimeout, DefaultTCPFinTimeout, DefaultUDPTimeout},
 	}
 	if m.table == nil {
@@ -324,6 +329,18 @@ func (m *Manager) Flush() error {
 }
 
 // checkDest validates a dest for ip_vs_add_dest/ip_vs_edit_dest.
+// checkDest validates a dest as the kernel does, then asks the daemon's
+// CheckDest hook (what this director can forward).
+func (m *Manager) checkDest(s *service, d *DestConfig) error {
+	if err := checkDest(s, d); err != nil {
+		return err
+	}
+	if m.check != nil {
+		return m.check(*d)
+	}
+	return nil
+}
+
 func checkDest(s *service, d *DestConfig) error {
 	if !d.Addr.IsValid() {
 		return ErrInvalid
@@ -393,7 +410,7 @@ func (m *Manager) AddDest(id ServiceID, c DestConfig) error {
 		return ErrServiceNotDefined
 	}
 	c.Addr = c.Addr.WithZone("")
-	if err := checkDest(s, &c); err != nil {
+	if err := m.checkDest(s, &c); err != nil {
 		return err
 	}
 	if _, d := lookupDest(s, c.Addr, c.Port); d != nil {
@@ -425,7 +442,7 @@ func (m *Manager) EditDest(id ServiceID, c DestConfig) error {
 		return ErrServiceNotDefined
 	}
 	c.Addr = c.Addr.WithZone("")
-	if err := checkDest(s, &c); err != nil {
+	if err := m.checkDest(s, &c); err != nil {
 		return err
 	}
 	_, d := lookupDest(s, c.Addr, c.Port)

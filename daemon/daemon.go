@@ -27,6 +27,7 @@ import (
 	"github.com/gdirector/gdirector/ipvsadm"
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/link/afpacket"
+	"github.com/gdirector/gdirector/link/tun"
 	"github.com/gdirector/gdirector/route"
 	"github.com/gdirector/gdirector/vs"
 )
@@ -34,6 +35,7 @@ import (
 // Options configure Run.
 type Options struct {
 	Ifaces      []string
+	Tun         string // feed the director from this TUN device instead of Ifaces
 	CtlPath     string
 	MaxConns    int                              // connection table capacity; 0 = default
 	Logf        func(format string, args ...any) // nil = silent
@@ -41,14 +43,33 @@ type Options struct {
 	KeepForward bool                             // do not touch the host's forwarding sysctls
 }
 
-// forwardingKeys are switched off while the daemon runs so that the host
-// kernel neither forwards nor answers the traffic gdirector handles.
-var forwardingKeys = []struct {
-	key      string
-	optional bool
-}{
-	{"net.ipv4.ip_forward", false},
-	{"net.ipv6.conf.all.forwarding", true},
+// errTunDR is ipvsadm's answer to -g on a director fed by a TUN device.
+var errTunDR = errors.New("Direct routing (-g) needs a director on a raw interface; this one is fed by a TUN device: use -m, -i or -b")
+
+// setting is a sysctl the daemon changes for its lifetime; optional ones
+// may be missing (IPv6 disabled).
+type setting struct {
+	key, value string
+	optional   bool
+}
+
+// rawSettings, on raw interfaces: the host kernel must neither forward nor
+// answer the traffic gdirector handles.
+var rawSettings = []setting{
+	{"net.ipv4.ip_forward", "0", false},
+	{"net.ipv6.conf.all.forwarding", "0", true},
+}
+
+// tunSettings, fed by a TUN device: the host routes packets into the
+// device and the rewritten ones on, so it must forward, and accept from
+// the device packets whose sources it routes elsewhere.
+func tunSettings(dev string) []setting {
+	return []setting{
+		{"net.ipv4.ip_forward", "1", false},
+		{"net.ipv6.conf.all.forwarding", "1", true},
+		{"net.ipv4.conf.all.rp_filter", "0", false},
+		{"net.ipv4.conf." + dev + ".rp_filter", "0", false},
+	}
 }
 
 // Run runs the director until ctx is done, then tears everything down.
@@ -57,8 +78,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if len(opt.Ifaces) == 0 {
-		return errors.New("no interfaces given (--iface NAME)")
+	if len(opt.Ifaces) == 0 && opt.Tun == "" {
+		return errors.New("no interfaces given (--iface NAME, or --tun NAME)")
+	}
+	if len(opt.Ifaces) > 0 && opt.Tun != "" {
+		return errors.New("--iface and --tun exclude each other")
 	}
 	if opt.CtlPath == "" {
 		return errors.New("no control socket path")
@@ -87,14 +111,26 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}
 		devs = append(devs, d)
 	}
+	if opt.Tun != "" {
+		d, err := tun.Open(opt.Tun, tun.Options{})
+		if err != nil {
+			return fmt.Errorf("open TUN device %s: %w", opt.Tun, err)
+		}
+		devs = append(devs, d)
+	}
 
 	var saved sysctl.Saved
-	if !opt.KeepForward {
-		for _, k := range forwardingKeys {
-			if err := saved.Set(k.key, "0", k.optional); err != nil {
-				saved.Restore()
-				return err
-			}
+	var settings []setting
+	switch {
+	case opt.Tun != "":
+		settings = tunSettings(opt.Tun)
+	case !opt.KeepForward:
+		settings = rawSettings
+	}
+	for _, k := range settings {
+		if err := saved.Set(k.key, k.value, k.optional); err != nil {
+			saved.Restore()
+			return err
 		}
 	}
 	defer func() {
@@ -135,12 +171,20 @@ func Run(ctx context.Context, opt Options) (err error) {
 			f = nil
 		}
 		for _, d := range devs {
-			if err := d.(*afpacket.Device).SetFilter(f); err != nil {
-				logf("gdirector: set filter on %s: %v", d.Name(), err)
+			if fd, ok := d.(*afpacket.Device); ok {
+				if err := fd.SetFilter(f); err != nil {
+					logf("gdirector: set filter on %s: %v", d.Name(), err)
+				}
 			}
 		}
 	}
-	mgr := ctl.NewManager(ctl.Config{Table: &table, OnChange: onChange, Timeouts: conns, Conns: conns})
+	checkDest := func(d ctl.DestConfig) error {
+		if dp.PointToPoint() && d.Fwd == vs.DirectRoute {
+			return errTunDR
+		}
+		return nil
+	}
+	mgr := ctl.NewManager(ctl.Config{Table: &table, OnChange: onChange, Timeouts: conns, Conns: conns, CheckDest: checkDest})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gdirector/gdirector/internal/nsutil"
-	"github.com/gdirector/gdirector/internal/roottest"
+	rt "github.com/gdirector/gdirector/internal/roottest"
 	"github.com/gdirector/gdirector/lab"
 )
 
@@ -40,6 +40,18 @@ func TestMain(m *testing.M) {
 
 var labSeq atomic.Int32
 
+// labPrefix returns a namespace prefix unique to this test process.
+func labPrefix() string { return fmt.Sprintf("gde%d%c", os.Getpid()%100000, 'a'+labSeq.Add(1)-1) }
+
+// roottest requires what every end-to-end test needs.
+func roottest(t *testing.T) {
+	t.Helper()
+	rt.Require(t, "ip", "curl", "socat", "tcpdump")
+}
+
+// run2 runs a command in ns and returns its output and error (no failing).
+func run2(ns string, argv ...string) (string, error) { return nsutil.Run(ns, argv...) }
+
 // env is one lab with a running director.
 type env struct {
 	*lab.Topology
@@ -56,8 +68,8 @@ func newEnv(t *testing.T) *env { return newEnvMode(t, "nat") }
 // newEnvMode does the same for a lab of the given mode ("nat" or "dr").
 func newEnvMode(t *testing.T, mode string) *env {
 	t.Helper()
-	roottest.Require(t, "ip", "curl", "socat", "tcpdump")
-	prefix := fmt.Sprintf("gde%d%c", os.Getpid()%100000, 'a'+labSeq.Add(1)-1)
+	roottest(t)
+	prefix := labPrefix()
 	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN}[mode]
 	topo, err := build(lab.Options{Prefix: prefix})
 	if err != nil {
