@@ -39,6 +39,20 @@
 // wrr meet the most recently added server first, as the kernel's do.
 // ipvsadm --nosort shows this order.
 //
+// # FullNAT local addresses
+//
+// A service's FullNAT local addresses (DPVS's laddrs) are managed with
+// AddLAddr, DelLAddr and LAddrs, with DPVS's semantics and error texts
+// (ErrLAddrExists, ErrNoSuchLAddr, ErrServiceNotDefined for a missing
+// service): kept in the order added, matched by address alone on delete,
+// shared by snapshots as vs.LocalAddr objects whose counters survive
+// configuration changes, and dropped with their service. An address must
+// be unicast and of the service's family (ErrAddrFamily otherwise: DPVS's
+// NAT64 mix is not supported); an interface name, when given, must be a
+// valid Linux name. FullNAT real servers may be added before any local
+// address exists, as DPVS allows; the data plane then drops their new
+// connections under a counted reason.
+//
 // # Control socket
 //
 // Serve listens on a unix stream socket created with mode 0600 (bound in a

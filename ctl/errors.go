@@ -29,6 +29,21 @@ var (
 	// ErrRange: a negative weight, or a lower threshold above the upper
 	// one (ERANGE; ipvsadm prints strerror).
 	ErrRange = errors.New("Numerical result out of range")
+
+	// The FullNAT local address errors carry the texts of DPVS's
+	// ipvs_strerror (tools/keepalived/keepalived/check/libipvs.c); a
+	// missing service is ErrServiceNotDefined, as DPVS reports it for its
+	// laddr operations.
+
+	// ErrLAddrExists: adding a local address the service has (EEXIST).
+	ErrLAddrExists = errors.New("Local address already exists")
+	// ErrNoSuchLAddr: deleting a local address the service does not have
+	// (ENOENT).
+	ErrNoSuchLAddr = errors.New("No such Local address")
+	// ErrAddrFamily: a local address of the other family than the
+	// service's (EAFNOSUPPORT). DPVS accepts an IPv4 local address on an
+	// IPv6 service for NAT64, which gdirector does not do.
+	ErrAddrFamily = errors.New("Operation not supported with specified address family")
 )
 
 // opError is a sentinel with a cause: its text is the sentinel's, and

@@ -125,13 +125,14 @@ type DestConfig struct {
 
 // service is the long-lived state of one virtual service.
 type service struct {
-	id    ServiceID
-	key   vs.ServiceKey
-	conf  ServiceConfig
-	sched vs.Scheduler
-	stats *vs.Stats
-	dests []*vs.Dest
-	cur   *vs.Service // its value in the current snapshot
+	id     ServiceID
+	key    vs.ServiceKey
+	conf   ServiceConfig
+	sched  vs.Scheduler
+	stats  *vs.Stats
+	dests  []*vs.Dest
+	laddrs []*vs.LocalAddr // FullNAT local addresses, in the order added
+	cur    *vs.Service     // its value in the current snapshot
 }
 
 type trashed struct {
@@ -601,6 +602,7 @@ func (s *service) value() *vs.Service {
 		PEName:    c.PE,
 		Dests:     s.dests,
 		Stats:     s.stats,
+		LAddrs:    s.laddrs,
 	}
 	return v
 }

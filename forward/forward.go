@@ -29,6 +29,10 @@ const (
 	DropMethod           // forwarding method not available on this input
 	DropChecksum         // transport checksum wrong where it must be checked
 	DropICMP             // ICMP error to a VIP that concerns no tracked connection
+
+	// FullNAT (forward/fullnat).
+	DropNoLAddr        // the service has no usable local address
+	DropPortsExhausted // no free local port: every probed tuple in use
 	NumReasons
 )
 
@@ -37,6 +41,7 @@ var reasonNames = [...]string{
 	DropNotSyn: "not_syn", DropTableFull: "table_full", DropTTL: "ttl", DropMTU: "mtu",
 	DropFragment: "fragment", DropNoRoute: "no_route", DropNeighbour: "neighbour",
 	DropTx: "tx", DropMethod: "method", DropChecksum: "checksum", DropICMP: "icmp_unrelated",
+	DropNoLAddr: "no_laddr", DropPortsExhausted: "ports_exhausted",
 }
 
 // String returns the counter name of the reason.

@@ -1,4 +1,5 @@
-// Package ipvsadm is ipvsadm 1.31's command line on top of package ctl:
+// Package ipvsadm is ipvsadm 1.31's command line on top of package ctl,
+// with DPVS's FullNAT commands added:
 // the same argument grammar, checks, error messages, exit statuses and
 // byte-exact listings, so that scripts and operators can use gdirector
 // exactly as they use ipvsadm. Run takes the arguments (without the
@@ -9,8 +10,8 @@
 //
 // ipvsadm parses with popt, and so does this package (options.go): the
 // first option must be a command (-A -E -D -C -L/-l -Z -a -e -d -R -S
-// --set --start-daemon --stop-daemon -h -v), short options cluster and
-// take attached arguments ("-Ln", "-srr", "-s=rr"), long options take
+// --set --start-daemon --stop-daemon -h -v, and DPVS's -P -Q -G), short
+// options cluster and take attached arguments ("-Ln", "-srr", "-s=rr"), long options take
 // "--name=value" or the next word, -p's optional timeout is the next word
 // only when that does not start with '-', and non-option words are
 // collected wherever they appear (the three values of --set). Each option
@@ -45,6 +46,32 @@
 // print as 0. Firewall marks are printed unsigned, as ipvsadm does since
 // the fix that followed 1.31 (1.31 itself printed marks above 2^31-1 as
 // negative numbers).
+//
+// # FullNAT (DPVS's extensions)
+//
+// The FullNAT method and its local addresses use the syntax of DPVS's
+// ipvsadm (iqiyi/dpvs tools/ipvsadm), whose meaning of -b differs from
+// ipvsadm 1.31's: after -a, -e and -d, -b is --fullnat and takes no
+// argument ("-a -t VIP:80 -r RIP:8080 -b -w 2"); after every other command
+// it keeps 1.31's meaning, --sched-flags FLAGS with a required argument
+// (legal on -A and -E only). The scanner learns the command from the first
+// option, which must be the command, before it reads any -b, so "-ab" and
+// "-bw 3" cluster as expected; the long names are unambiguous everywhere
+// (--fullnat on -A is an illegal forwarding method, --sched-flags on -a an
+// illegal option). A FullNAT real server keeps its own port, like NAT.
+//
+// Local addresses: --add-laddr/-P and --del-laddr/-Q with a service,
+// --laddr/-z LADDR (parsed as DPVS parses it: "addr[:port]", the port
+// ignored) and optionally --ifname/-F IFACE (cut to 15 bytes as DPVS's
+// buffer does); --get-laddr/-G [service] lists them in DPVS's layout.
+// DPVS requires -F on -P and -Q, because DPDK must bind the address to one
+// of its ports; here it is optional (the address is answered for on the
+// director's data-plane link) and -Q ignores it, as DPVS's delete does.
+// The messages are DPVS's: "Local address already exists", "No such Local
+// address", "Service not defined", "illegal local address", and "Operation
+// not supported with specified address family" for a local address of the
+// other family. -L shows "FullNat" in the Forward column and -S writes -b
+// and the local addresses (as -P commands), so that -S | -R round-trips.
 //
 // Not yet: --start-daemon (connection synchronization) fails with a
 // message, and GUE/GRE tunnels are refused; -R reads standard input only

@@ -20,7 +20,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // out of order so that sorting shows, IPv4 and IPv6, TCP, UDP, SCTP and
 // fwmark services, persistence with masks, one-packet scheduling,
 // scheduler flags, the three forwarding methods, and counters of every
-// magnitude print_largenum scales.
+// magnitude print_largenum scales; and DPVS's FullNAT real servers and
+// local addresses.
 var goldenSetup = []string{
 	"-A -t 192.0.2.10:80 -s rr",
 	"-a -t 192.0.2.10:80 -r 203.0.113.12:80 -m -w 2",
@@ -39,6 +40,14 @@ var goldenSetup = []string{
 	"-a -t [2001:db8::10]:80 -r [2001:db8:1::12]:80 -m -w 3",
 	"-a -t [2001:db8::10]:80 -r [2001:db8:1::11]:8080 -m",
 	"-a -t [2001:db8::10]:80 -r 203.0.113.50 -i",
+	// FullNAT (DPVS): real servers with -b, local addresses with -P.
+	"-A -t 192.0.2.20:8443 -s rr",
+	"-a -t 192.0.2.20:8443 -r 203.0.113.61:443 -b",
+	"-a -t 192.0.2.20:8443 -r 203.0.113.60:443 -b -w 4",
+	"-P -t 192.0.2.20:8443 -z 198.51.100.251",
+	"-P -t 192.0.2.20:8443 -z 198.51.100.250 -F eth1",
+	"-a -t [2001:db8::10]:80 -r [2001:db8:1::13]:8080 -b",
+	"-P -t [2001:db8::10]:80 -z 2001:db8:5::250 -F eth1",
 }
 
 func goldenManager(t *testing.T) *ctl.Manager {
@@ -68,6 +77,15 @@ func goldenManager(t *testing.T) *ctl.Manager {
 		d.Stats.InBytes.Store(999999999)
 		d.Stats.OutBytes.Store(1000000000)
 	}
+	// Local address counters, in the order they were added.
+	fn := tbl.Get(ctl.ServiceID{Proto: vs.TCP, Addr: netip.MustParseAddr("192.0.2.20"), Port: 8443}.Key())
+	if len(fn.LAddrs) != 2 {
+		t.Fatalf("laddrs %v", fn.LAddrs)
+	}
+	fn.LAddrs[0].Conflicts.Store(3)
+	fn.LAddrs[0].Conns.Store(1200)
+	fn.LAddrs[1].Conflicts.Store(4294967296)
+	fn.LAddrs[1].Conns.Store(7)
 	return m
 }
 
@@ -83,6 +101,8 @@ func TestGolden(t *testing.T) {
 		{"tun_info.golden", "-L -n --tun-info"},
 		{"service.golden", "-L -n -t [2001:db8::10]:80"},
 		{"save.golden", "-S -n"},
+		{"get_laddr.golden", "-G"},
+		{"get_laddr_service.golden", "-G -t 192.0.2.20:8443"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			m := goldenManager(t)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/sched"
 	"github.com/gdirector/gdirector/vs"
 )
@@ -161,6 +162,8 @@ func fwdSwitch(m vs.FwdMethod) string {
 		return "-i"
 	case vs.Local, vs.DirectRoute:
 		return "-g"
+	case vs.FullNAT:
+		return "-b" // DPVS
 	}
 	return "(null)"
 }
@@ -252,6 +255,18 @@ func (r *runner) service(s *vs.Service, format uint) {
 	}
 	for _, d := range dests {
 		r.dest(s, d, name, format)
+	}
+	if format&fmtRule != 0 {
+		// DPVS's ipvsadm -S leaves the local addresses out; they are
+		// saved here, as its --add-laddr commands, so that -S | -R
+		// restores a FullNAT configuration whole.
+		for _, la := range s.LAddrs {
+			r.printf("-P %s -z %s", name, ntop(la.Addr))
+			if la.Iface != "" {
+				r.printf(" -F %s", la.Iface)
+			}
+			r.printf("\n")
+		}
 	}
 }
 
@@ -363,6 +378,41 @@ func (r *runner) listConns(format uint) {
 	})
 }
 
+// getLAddrs is DPVS's --get-laddr (-G): the local addresses of one
+// service, or of every service, in the layout of DPVS's list_laddrs: a
+// title, then per service a line with its address and the number of local
+// addresses, then one line per local address with its port conflicts and
+// connections. Without a service the title is printed before the first
+// service only, and not at all when there is none. Services are sorted as
+// -L sorts them; a firewall-mark service is named as -L names it (DPVS
+// would print a zero address).
+func (r *runner) getLAddrs(c *command) (int, error) {
+	var svcs []*vs.Service
+	if c.options&(1<<optService) != 0 {
+		s := r.m.Table().Get(c.serviceID().Key())
+		if s == nil {
+			return 0, fail(exitList, "%s", ctl.ErrServiceNotDefined)
+		}
+		svcs = []*vs.Service{s}
+	} else {
+		svcs = mergeSort(r.m.Table().Services, compareServices)
+	}
+	for i, s := range svcs {
+		if i == 0 {
+			r.printf("%-20s %-8s %-20s %-10s %-10s\n", "VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS")
+		}
+		name := addrPort(s.Addr, s.Port)
+		if s.FwMark != 0 {
+			name = serviceName(s, 0)
+		}
+		r.printf("%-20s %-8d \n", name, len(s.LAddrs))
+		for _, la := range s.LAddrs {
+			r.printf("%-20s %-8s %-20s %-10d %-10d\n", "", "", ntop(la.Addr), la.Conflicts.Load(), uint32(la.Conns.Load()))
+		}
+	}
+	return 0, nil
+}
+
 // version prints ipvsadm's version line.
 func (r *runner) version() {
 	r.printf("%s %s (compiled with popt and IPVS v%s)\n", program, ipvsadmVersion, ipvsVersion)
@@ -383,9 +433,11 @@ func (r *runner) usage() {
 		"  %s -d virtual-service -r server-address\n"+
 		"  %s -L|l [virtual-service] [options]\n"+
 		"  %s -Z [virtual-service]\n"+
+		"  %s -P|Q virtual-service -z local-address [-F ifname]\n"+
+		"  %s -G [virtual-service]\n"+
 		"  %s --set tcp tcpfin udp\n"+
 		"  %s --start-daemon {master|backup} [daemon-options]\n"+
 		"  %s --stop-daemon {master|backup}\n"+
-		"  %s -h\n\n", p, p, p, p, p, p, p, p, p, p, p, p, p)
+		"  %s -h\n\n", p, p, p, p, p, p, p, p, p, p, p, p, p, p, p)
 	r.printf("%s", helpText(strings.Join(sched.Names(), "|")))
 }

@@ -52,10 +52,13 @@ const (
 	tagTunNoCsum
 	tagTunCsum
 	tagTunRemCsum
+	tagFullNAT
 )
 
-// optionTable lists ipvsadm 1.31's options. Lookups take the first match,
-// so "--list" is -L.
+// optionTable lists ipvsadm 1.31's options, then DPVS's FullNAT ones.
+// Lookups take the first match, so "--list" is -L. The short option -b is
+// --sched-flags (with an argument), except after -a, -e and -d, where it
+// is DPVS's --fullnat (without one): see scanner.dpvsB.
 var optionTable = []option{
 	{"add-service", 'A', argNone, 'A'},
 	{"edit-service", 'E', argNone, 'E'},
@@ -115,7 +118,17 @@ var optionTable = []option{
 	{"tun-nocsum", 0, argNone, tagTunNoCsum},
 	{"tun-csum", 0, argNone, tagTunCsum},
 	{"tun-remcsum", 0, argNone, tagTunRemCsum},
+	// DPVS's FullNAT commands and options (its tools/ipvsadm).
+	{"add-laddr", 'P', argNone, 'P'},
+	{"del-laddr", 'Q', argNone, 'Q'},
+	{"get-laddr", 'G', argNone, 'G'},
+	{"laddr", 'z', argRequired, 'z'},
+	{"ifname", 'F', argRequired, 'F'},
+	{"fullnat", 0, argNone, tagFullNAT},
 }
+
+// fullnatOption is what -b means when scanner.dpvsB is set.
+var fullnatOption = findLong("fullnat")
 
 // scanErr is a scanning error; its text is popt's.
 type scanErr string
@@ -133,6 +146,11 @@ type scanner struct {
 	cluster   string // rest of a short-option cluster
 	rest      bool   // after "--"
 	leftovers []string
+	// dpvsB makes the short option -b DPVS's --fullnat (no argument)
+	// instead of ipvsadm 1.31's --sched-flags (one argument). The caller
+	// sets it once it knows the command: the meaning of -b, and so
+	// whether the next word is its argument, depends on the command.
+	dpvsB bool
 }
 
 // token is one scanned option.
@@ -151,7 +169,10 @@ func findLong(name string) *option {
 	return nil
 }
 
-func findShort(c byte) *option {
+func (s *scanner) findShort(c byte) *option {
+	if c == 'b' && s.dpvsB {
+		return fullnatOption
+	}
 	for i := range optionTable {
 		if optionTable[i].short == c {
 			return &optionTable[i]
@@ -198,7 +219,7 @@ func (s *scanner) nextOpt() (t token, done bool, err scanErr) {
 	if t.opt == nil {
 		c := s.cluster[0]
 		s.cluster = s.cluster[1:]
-		if t.opt = findShort(c); t.opt == nil {
+		if t.opt = s.findShort(c); t.opt == nil {
 			return t, false, errBadOpt
 		}
 	}

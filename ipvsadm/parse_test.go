@@ -174,6 +174,25 @@ func TestScanner(t *testing.T) {
 	if !slices.Equal(toks, []tok{{'s', "-p", true}, {'s', "--x", true}, {'n', "", false}, {'s', "rr", true}}) {
 		t.Fatalf("required arguments: %v", toks)
 	}
+	// -b: --sched-flags with an argument, or DPVS's --fullnat without one
+	// once the caller says the command is a real-server command.
+	toks, left, _, _ = scan("-b", "flag-1", "-bflag-2", "--fullnat")
+	if !slices.Equal(toks, []tok{{'b', "flag-1", true}, {'b', "flag-2", true}, {tagFullNAT, "", false}}) || len(left) != 0 {
+		t.Fatalf("-b as --sched-flags: %v %v", toks, left)
+	}
+	s := &scanner{argv: []string{"-b", "flag-1", "-bw", "3", "--sched-flags", "x"}, dpvsB: true}
+	var got []tok
+	for {
+		tk, done, err := s.nextOpt()
+		if done || err != "" {
+			break
+		}
+		got = append(got, tok{tk.opt.val, tk.arg, tk.hasArg})
+	}
+	if !slices.Equal(got, []tok{{tagFullNAT, "", false}, {tagFullNAT, "", false}, {'w', "3", true}, {'b', "x", true}}) ||
+		!slices.Equal(s.leftovers, []string{"flag-1"}) {
+		t.Fatalf("-b as --fullnat: %v %v", got, s.leftovers)
+	}
 	if _, _, err, bad := scan("-L", "--list=1"); err != errUnwantedArg || bad != "--list=1" {
 		t.Fatalf("%v %q", err, bad)
 	}

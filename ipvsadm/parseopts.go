@@ -44,6 +44,8 @@ const (
 	optTunNoCsum
 	optTunCsum
 	optTunRemCsum
+	optLocalAddress // DPVS: -z/--laddr
+	optIfname       // DPVS: -F/--ifname
 	numOpts
 )
 
@@ -54,7 +56,7 @@ var optNames = [numOpts]string{
 	"thresholds", "persistent-conn", "nosort", "syncid", "exact", "ops", "pe",
 	"sched-flags", "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen",
 	"tun-info", "tun-type", "tun-port", "tun-nocsum", "tun-csum",
-	"tun-remcsum",
+	"tun-remcsum", "local-address", "ifname",
 }
 
 var cmdNames = [...]string{
@@ -63,27 +65,34 @@ var cmdNames = [...]string{
 	cmdDelDest: "delete-server", cmdEditDest: "edit-server", cmdTimeout: "set",
 	cmdStartDaemon: "start-daemon", cmdStopDaemon: "stop-daemon",
 	cmdRestore: "restore", cmdSave: "save", cmdZero: "zero",
+	cmdAddLAddr: "add-laddr", cmdDelLAddr: "del-laddr", cmdGetLAddr: "get-laddr",
 }
 
 // optionRules says, per command and per option in the order above, whether
 // the option is required ('+'), forbidden ('x'), optional ('.') or one of
-// a group of which at most one may be given ('1').
+// a group of which at most one may be given ('1'). The rows and columns of
+// ipvsadm 1.31 are its own; the laddr commands and the -z/-F columns are
+// DPVS's, except that -F is optional here (DPVS requires it because DPDK
+// binds each local address to a port; see package doc).
 var optionRules = [...]string{
-	//           n c s s p M r f w x y m t d s r t p s s e o p b g p t s t t t n c r
-	cmdAdd:         "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx",
-	cmdEdit:        "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx",
-	cmdDel:         "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdFlush:       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdList:        ".11xxxxxxxxx11.......xxxxxxx.xxxxx",
-	cmdAddDest:     "xx+xxx+....xxxxxxxxxxxxxxxxxx.....",
-	cmdDelDest:     "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdEditDest:    "xx+xxx+....xxxxxxxxxxxxxxxxxx.....",
-	cmdTimeout:     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdStartDaemon: "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxx",
-	cmdStopDaemon:  "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxx",
-	cmdRestore:     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdSave:        ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-	cmdZero:        "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	//           n c s s p M r f w x y m t d s r t p s s e o p b g p t s t t t n c r z F
+	cmdAdd:         "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx",
+	cmdEdit:        "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxxx",
+	cmdDel:         "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdFlush:       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdList:        ".11xxxxxxxxx11.......xxxxxxx.xxxxxxx",
+	cmdAddDest:     "xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx",
+	cmdDelDest:     "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdEditDest:    "xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx",
+	cmdTimeout:     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdStartDaemon: "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxxx",
+	cmdStopDaemon:  "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxx",
+	cmdRestore:     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdSave:        ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdZero:        "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	cmdAddLAddr:    "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.",
+	cmdDelLAddr:    "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+.",
+	cmdGetLAddr:    "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 }
 
 // tunOptions are the options only tunneling allows.
@@ -288,6 +297,12 @@ func (r *runner) parse(argv []string, c *command) error {
 		c.cmd = cmdRestore
 	case 'S':
 		c.cmd = cmdSave
+	case 'P':
+		c.cmd = cmdAddLAddr
+	case 'Q':
+		c.cmd = cmdDelLAddr
+	case 'G':
+		c.cmd = cmdGetLAddr
 	case tagStartDaemon, tagStopDaemon:
 		c.cmd = cmdStartDaemon
 		if t.opt.val == tagStopDaemon {
@@ -308,6 +323,10 @@ func (r *runner) parse(argv []string, c *command) error {
 	default:
 		return tryHelp()
 	}
+	// From here on -b means what it means for the command: DPVS's
+	// --fullnat for the real-server commands, ipvsadm's --sched-flags
+	// FLAGS otherwise (where it is only legal on -A and -E).
+	sc.dpvsB = c.cmd == cmdAddDest || c.cmd == cmdEditDest || c.cmd == cmdDelDest
 
 	for {
 		t, done, serr = sc.nextOpt()
@@ -416,11 +435,11 @@ func (c *command) option(t token, sc *scanner) error {
 		if parse == serviceAddr {
 			c.dest.port = c.svc.port
 		}
-	case 'i', 'g', 'm':
+	case 'i', 'g', 'm', tagFullNAT:
 		if err := c.setOption(optForward); err != nil {
 			return err
 		}
-		c.dest.fwd = map[int]vs.FwdMethod{'i': vs.Tunnel, 'g': vs.DirectRoute, 'm': vs.Masq}[t.opt.val]
+		c.dest.fwd = map[int]vs.FwdMethod{'i': vs.Tunnel, 'g': vs.DirectRoute, 'm': vs.Masq, tagFullNAT: vs.FullNAT}[t.opt.val]
 	case 'w':
 		if err := c.setOption(optWeight); err != nil {
 			return err
@@ -566,6 +585,23 @@ func (c *command) option(t token, sc *scanner) error {
 		return c.setOption(optTunCsum)
 	case tagTunRemCsum:
 		return c.setOption(optTunRemCsum)
+	case 'z':
+		if err := c.setOption(optLocalAddress); err != nil {
+			return err
+		}
+		// DPVS reads the address with parse_service: a port may follow
+		// and is ignored.
+		t := svcArgs{proto: c.svc.proto}
+		if parseService(arg, &t)&serviceAddr == 0 {
+			return fail(exitArgs, "illegal local address")
+		}
+		c.laddr = t.addr
+	case 'F':
+		if err := c.setOption(optIfname); err != nil {
+			return err
+		}
+		// DPVS copies the name into an IFNAMSIZ buffer with snprintf.
+		c.ifname = truncate(arg, 15)
 	default:
 		// Commands and -h/-v are only recognised first.
 		return fail(exitArgs, "invalid option `%s'", sc.badOption())

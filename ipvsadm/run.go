@@ -42,6 +42,10 @@ const (
 	cmdRestore
 	cmdSave
 	cmdZero
+	// DPVS's FullNAT local address commands, after ipvsadm's as in DPVS.
+	cmdAddLAddr
+	cmdDelLAddr
+	cmdGetLAddr
 )
 
 // Output format flags.
@@ -109,7 +113,9 @@ type command struct {
 	timeouts  [3]int
 	options   uint64
 	format    uint
-	schedFlag string // -b argument
+	schedFlag string // -b argument (-A/-E)
+	laddr     netip.Addr
+	ifname    string
 }
 
 // exit ends a command with a message on standard error and a status.
@@ -261,6 +267,12 @@ func (r *runner) process(argv []string, readingStdin bool) (int, error) {
 		return exitKernel, fail(exitKernel, "Connection synchronization is not supported yet")
 	case cmdStopDaemon:
 		err = errors.New("No daemon is running")
+	case cmdAddLAddr:
+		err = r.m.AddLAddr(c.serviceID(), c.laddr, c.ifname)
+	case cmdDelLAddr:
+		err = r.m.DelLAddr(c.serviceID(), c.laddr)
+	case cmdGetLAddr:
+		return r.getLAddrs(c)
 	}
 	if err != nil {
 		// ipvsadm prints ipvs_strerror and carries on (restore goes to

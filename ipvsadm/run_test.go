@@ -36,7 +36,8 @@ func dump(m *ctl.Manager) string {
 	o1, _, _ := Run(m, []string{"-S", "-n"})
 	o2, _, _ := Run(m, []string{"-L", "-n", "--thresholds"})
 	o3, _, _ := Run(m, []string{"-L", "-n", "--stats", "--exact"})
-	return o1 + o2 + o3
+	o4, _, _ := Run(m, []string{"-G"})
+	return o1 + o2 + o3 + o4
 }
 
 const (
@@ -70,7 +71,7 @@ func split(s string) []string {
 }
 
 func TestRun(t *testing.T) {
-	for _, tc := range []runCase{
+	runCases(t, base, []runCase{
 		// Listing.
 		{name: "no args lists", argv: "", stdout: baseList},
 		{name: "-L -n", argv: "-L -n", stdout: baseList},
@@ -262,8 +263,8 @@ func TestRun(t *testing.T) {
 		{name: "missing argument", argv: "-A -t", code: 255, stderr: "-t: missing argument\n"},
 		{name: "missing argument later", argv: "-A -t 192.0.2.10:81 -s", code: 255, stderr: "-s: missing argument\n"},
 		{name: "unknown long", argv: "-A --bogus", code: 255, stderr: "--bogus: unknown option\n"},
-		{name: "unknown short", argv: "-A -t 192.0.2.10:81 -Q", code: 255, stderr: "-Q: unknown option\n"},
-		{name: "unknown in cluster", argv: "-LnQ", code: 255, stderr: "-LnQ: unknown option\n"},
+		{name: "unknown short", argv: "-A -t 192.0.2.10:81 -W", code: 255, stderr: "-W: unknown option\n"},
+		{name: "unknown in cluster", argv: "-LnW", code: 255, stderr: "-LnW: unknown option\n"},
 		{name: "no abbreviations", argv: "-L --num", code: 255, stderr: "--num: unknown option\n"},
 		// One dash: a cluster of short options, here -n, then -u with
 		// "meric" as its argument.
@@ -275,9 +276,17 @@ func TestRun(t *testing.T) {
 		{name: "word", argv: "list", code: 255, stderr: tryHelpMsg},
 		{name: "bad first option", argv: "--frobnicate", code: 255, stderr: tryHelpMsg},
 		{name: "dashdash", argv: "--", code: 255, stderr: tryHelpMsg},
-	} {
+	})
+}
+
+// runCases runs each case on a fresh Manager built from setup and checks its
+// status, messages and output, that a failed command (or a listing) changes
+// nothing, and the listing that follows a successful change.
+func runCases(t *testing.T, setup []string, cases []runCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m, tbl := newManager(t, base)
+			m, tbl := newManager(t, setup)
 			before, beforeDump := tbl.Load(), dump(m)
 			out, errOut, code := Run(m, split(tc.argv))
 			if code != tc.code || errOut != tc.stderr {

@@ -18,6 +18,9 @@ Either long or short options are allowed.
   --delete-server   -d        remove a real server
   --list            -L|-l     show the table
   --zero            -Z        zero the counters of one or every service
+  --add-laddr       -P        add a FullNAT local address to a virtual service
+  --del-laddr       -Q        remove a FullNAT local address
+  --get-laddr       -G        list the FullNAT local addresses
   --set tcp tcpfin udp        set the connection timeouts (seconds)
   --start-daemon              start the connection sync daemon
   --stop-daemon               stop the connection sync daemon
@@ -40,6 +43,8 @@ Options:
   --gatewaying   -g                   direct routing (the default)
   --ipip         -i                   IP-in-IP tunneling
   --masquerading -m                   NAT
+  --fullnat      -b                   FullNAT: source and destination NAT
+                                      (-b is --fullnat after -a, -e and -d)
   --tun-type      type                ipip|gue|gre, ipip when not given
   --tun-port      port                tunnel destination port
   --tun-nocsum                        tunnel without checksum
@@ -62,6 +67,9 @@ Options:
   --ops          -o                   one-packet scheduling (UDP)
   --numeric      -n                   numeric addresses and ports
   --sched-flags  -b flags             scheduler flags, comma-separated
+                                      (-b is --sched-flags after -A and -E)
+  --laddr        -z local-address     FullNAT local address
+  --ifname       -F ifname            interface of the local address
 Daemon Options:
   --syncid sid                        sync id (default 255)
   --sync-maxlen length                largest sync message (default 1472)

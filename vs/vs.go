@@ -203,6 +203,36 @@ type Service struct {
 
 	Dests []*Dest // the kernel's order: most recently added first
 	Stats *Stats
+
+	// LAddrs are the FullNAT local addresses (DPVS's laddrs, ipvsadm
+	// --add-laddr) in the order they were added: the sources the director
+	// gives the connections it forwards to FullNAT real servers. Like
+	// Dests, the slice is immutable within a Table and the LocalAddr
+	// objects (with their counters) live on across snapshots.
+	LAddrs []*LocalAddr
+}
+
+// LocalAddr is a FullNAT local address of a service (DPVS's struct
+// dp_vs_laddr): an address the director owns and answers ARP/NDP for,
+// optionally bound to a named interface. Addr, Addr16 and Iface never
+// change after creation; the counters are updated concurrently.
+type LocalAddr struct {
+	Addr   netip.Addr
+	Addr16 [16]byte // Addr in key form
+	Iface  string   // interface the address was bound to; "" = any
+
+	// Conns counts the connections bound to the address; the data plane
+	// maintains it (DPVS's conn_counts, ipvsadm -G's CONNS column).
+	Conns atomic.Int64
+	// Conflicts counts local port candidates found in use when a port was
+	// allocated (DPVS's port_conflict, ipvsadm -G's CONFLICTS column).
+	Conflicts atomic.Uint64
+}
+
+// NewLocalAddr returns a local address bound to iface ("" = any).
+func NewLocalAddr(addr netip.Addr, iface string) *LocalAddr {
+	addr = addr.Unmap().WithZone("")
+	return &LocalAddr{Addr: addr, Addr16: addr.As16(), Iface: iface}
 }
 
 // Persistent reports whether -p was given.

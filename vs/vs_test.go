@@ -89,3 +89,23 @@ func TestDestAndNames(t *testing.T) {
 		t.Fatal("Zero")
 	}
 }
+
+func TestNewLocalAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"198.51.100.250", "198.51.100.250"},
+		{"::ffff:198.51.100.250", "198.51.100.250"},
+		{"fe80::1%eth0", "fe80::1"},
+		{"2001:db8::250", "2001:db8::250"},
+	} {
+		la := NewLocalAddr(netip.MustParseAddr(tc.in), "eth1")
+		if la.Addr.String() != tc.want || la.Addr16 != netip.MustParseAddr(tc.want).As16() || la.Iface != "eth1" {
+			t.Errorf("NewLocalAddr(%s) = %v %x %q", tc.in, la.Addr, la.Addr16, la.Iface)
+		}
+		if la.Conns.Load() != 0 || la.Conflicts.Load() != 0 {
+			t.Error("counters not zero")
+		}
+	}
+	if FullNAT.String() != "FullNat" {
+		t.Errorf("FullNAT prints %q", FullNAT.String())
+	}
+}

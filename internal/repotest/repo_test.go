@@ -101,20 +101,21 @@ func TestPackageDocs(t *testing.T) {
 // import (DESIGN.md §2); standard library imports are always allowed, and
 // the listed third-party prefixes where given.
 var allowed = map[string][]string{
-	"header":         {},
-	"vs":             {},
-	"link":           {},
-	"link/afpacket":  {"link", "header", "golang.org/x/sys", "golang.org/x/net/bpf"},
-	"link/linktest":  {"link"},
-	"sched":          {"vs", "header"},
-	"conntrack":      {"header", "vs", "internal/clock"},
-	"internal/clock": {},
-	"forward":        {"header", "conntrack", "vs"},
-	"forward/nat":    {"forward", "header", "conntrack", "vs"},
-	"forward/dr":     {"forward", "header"},
-	"forward/tun":    {"forward", "header"},
-	"datapath":       {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "forward/dr", "forward/tun", "internal/clock"},
-	"internal/pkt":   {"header"},
+	"header":          {},
+	"vs":              {},
+	"link":            {},
+	"link/afpacket":   {"link", "header", "golang.org/x/sys", "golang.org/x/net/bpf"},
+	"link/linktest":   {"link"},
+	"sched":           {"vs", "header"},
+	"conntrack":       {"header", "vs", "internal/clock"},
+	"internal/clock":  {},
+	"forward":         {"header", "conntrack", "vs"},
+	"forward/nat":     {"forward", "header", "conntrack", "vs"},
+	"forward/dr":      {"forward", "header"},
+	"forward/tun":     {"forward", "header"},
+	"forward/fullnat": {"forward", "header", "conntrack", "vs"},
+	"datapath":        {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "forward/dr", "forward/tun", "internal/clock"},
+	"internal/pkt":    {"header"},
 }
 
 func TestImportAllowList(t *testing.T) {
