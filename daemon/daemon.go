@@ -156,9 +156,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		dp.TableChanged(t)
 		for _, s := range t.Services {
 			for _, d := range s.Dests {
-				if m := d.FwdMethod(); m != vs.Masq && m != vs.DirectRoute && m != vs.Tunnel && !warned[d] {
+				if m := d.FwdMethod(); m == vs.Local && !warned[d] {
 					warned[d] = true
-					logf("gdirector: warning: real server %v:%d uses forwarding method %s, which this build does not forward yet (only Masq -m, Route -g and Tunnel -i); its packets are dropped and counted as \"method\"", d.Addr, d.Port, m)
+					logf("gdirector: warning: real server %v:%d uses forwarding method %s, which gdirector does not serve (the director is not a real server); its packets are dropped and counted as \"method\"", d.Addr, d.Port, m)
 				}
 			}
 		}
@@ -245,6 +245,12 @@ func Addresses(t *vs.Table) (vips, rips []netip.Addr) {
 		if s.FwMark == 0 && !seenV[s.Addr] {
 			seenV[s.Addr] = true
 			vips = append(vips, s.Addr)
+		}
+		for _, la := range s.LAddrs { // FullNAT replies come back to them
+			if !seenV[la.Addr] {
+				seenV[la.Addr] = true
+				vips = append(vips, la.Addr)
+			}
 		}
 		for _, d := range s.Dests {
 			if !seenR[d.Addr] {

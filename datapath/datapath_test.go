@@ -646,3 +646,63 @@ func TestPointToPoint(t *testing.T) {
 		t.Fatalf("tunnel: dev %d %v outer %+v", dev, why, p)
 	}
 }
+
+func TestFullNAT(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	for _, d := range r.dests {
+		d.Fwd.Store(uint32(vs.FullNAT))
+	}
+	now := r.clk.Now()
+	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn}
+	if _, _, why := step(t, r.w, now, pkt.Build(syn)); why != forward.DropNoLAddr {
+		t.Fatalf("no local address: %v", why)
+	}
+	laddr := netip.MustParseAddr("203.0.113.100")
+	r.svc.LAddrs = []*vs.LocalAddr{vs.NewLocalAddr(laddr, "")}
+	dev, out, why := step(t, r.w, now, pkt.Build(syn))
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("syn: dev %d %v", dev, why)
+	}
+	var p header.Parsed
+	header.Decode(out, &p)
+	// The refused SYN was scheduled (rr moved on) before the local address
+	// was missing, so this connection goes to rs2.
+	if header.AddrFrom16(p.Src) != laddr || header.AddrFrom16(p.Dst) != rip2 || p.DPort != 80 || !header.L4ChecksumOK(out, &p) {
+		t.Fatalf("in: %v:%d → %v:%d", header.AddrFrom16(p.Src), p.SPort, header.AddrFrom16(p.Dst), p.DPort)
+	}
+	lport := p.SPort
+	// The reply comes back to the local address and leaves from the VIP.
+	synack := pkt.Spec{SrcMAC: macRS2, DstMAC: macDirR, Src: rip2, Dst: laddr, Proto: header.ProtoTCP, SPort: 80, DPort: lport, TCPFlags: header.TCPSyn | header.TCPAck}
+	dev, out, _ = step(t, r.wr, now, pkt.Build(synack))
+	want := pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 63}
+	if dev != 0 {
+		t.Fatalf("reply dev %d", dev)
+	}
+	expectFrame(t, out, want)
+	// The handshake's last ACK carries the client's address (TOA).
+	ack := syn
+	ack.TCPFlags = header.TCPAck
+	in := pkt.Build(ack)
+	_, out, _ = step(t, r.w, now, in)
+	if len(out) != len(in)+8 {
+		t.Fatalf("ACK %d bytes, want %d with TOA", len(out), len(in)+8)
+	}
+	header.Decode(out, &p)
+	opt := out[p.L4+20 : p.Payload]
+	if len(opt) != 8 || opt[0] != 254 || opt[1] != 8 || netip.AddrFrom4([4]byte(opt[4:8])) != cip || !header.L4ChecksumOK(out, &p) {
+		t.Fatalf("TOA option %x", opt)
+	}
+	// Established flows allocate nothing.
+	data := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPAck | header.TCPPsh, Payload: make([]byte, 100)})
+	b := withHeadroom(data)
+	orig := append([]byte(nil), b...)
+	if n := testing.AllocsPerRun(200, func() {
+		copy(b, orig)
+		r.w.Process(b, now)
+	}); n != 0 {
+		t.Fatalf("%v allocs", n)
+	}
+	if r.svc.LAddrs[0].Conns.Load() != 1 {
+		t.Fatalf("laddr conns %d", r.svc.LAddrs[0].Conns.Load())
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/forward/fullnat"
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/link"
@@ -47,6 +48,8 @@ type Director struct {
 	// host's routing), or -1. Packets whose route leaves by an interface
 	// the director does not serve are written to it for the host to route.
 	p2p int
+
+	pool *fullnat.Pool // FullNAT local ports
 
 	workers []*Worker
 	slow    counters // drops and sends counted off the hot path
@@ -92,6 +95,11 @@ func New(cfg Config) (*Director, error) {
 	d.nh.Store(&empty)
 	d.vips.Store(&vipSet{addr: map[[16]byte]struct{}{}})
 	d.res = newResolver(d, cfg.Router)
+	pool, err := fullnat.NewPool(fullnat.PoolConfig{})
+	if err != nil {
+		return nil, err
+	}
+	d.pool = pool
 	for i := range d.devs {
 		d.workers = append(d.workers, newWorker(d, i))
 	}
@@ -118,6 +126,11 @@ func (d *Director) TableChanged(t *vs.Table) {
 				continue
 			}
 			ns.addr[s.Key.Addr] = struct{}{}
+			// FullNAT local addresses are the director's too: answered
+			// by ARP/NDP and not configured on the host.
+			for _, la := range s.LAddrs {
+				ns.addr[la.Addr16] = struct{}{}
+			}
 			for _, dst := range s.Dests {
 				select {
 				case d.resolveCh <- dst.Addr16:

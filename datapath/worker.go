@@ -9,6 +9,7 @@ import (
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/forward"
 	"github.com/gdirector/gdirector/forward/dr"
+	"github.com/gdirector/gdirector/forward/fullnat"
 	"github.com/gdirector/gdirector/forward/nat"
 	"github.com/gdirector/gdirector/forward/tun"
 	"github.com/gdirector/gdirector/header"
@@ -36,6 +37,10 @@ type Worker struct {
 
 	inner forward.Inner // the quoted packet of an ICMP error
 
+	// inUse tells the FullNAT port pool whether a reply tuple is taken;
+	// built once so that allocation does not allocate.
+	inUse func(conntrack.Key) bool
+
 	// Scratch frames for ICMP errors, reused every batch.
 	icmpBufs [][]byte
 	icmpN    int
@@ -53,6 +58,7 @@ func newWorker(d *Director, dev int) *Worker {
 		n = 64
 	}
 	w := &Worker{d: d, dev: dev, bufs: make([][]byte, n), sizes: make([]int, n)}
+	w.inUse = func(k conntrack.Key) bool { return d.conns.LookupOut(&k) != nil }
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
 	}
@@ -205,6 +211,20 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	if dport == 0 {
 		dport = p.DPort
 	}
+	fwd := dest.FwdMethod()
+	laddr, lport := p.Src, p.SPort
+	var la *vs.LocalAddr
+	if fwd == vs.FullNAT {
+		if len(svc.LAddrs) == 0 {
+			return w.drop(forward.DropNoLAddr)
+		}
+		var ok bool
+		la, lport, ok = w.d.pool.Alloc(svc.LAddrs, vs.Proto(p.Proto), dest.Addr16, dport, w.inUse)
+		if !ok {
+			return w.drop(forward.DropPortsExhausted)
+		}
+		laddr = la.Addr16
+	}
 	var flags conntrack.Flags
 	onePacket := svc.Flags&vs.SvcOnePacket != 0 && p.Proto == header.ProtoUDP
 	if onePacket {
@@ -215,8 +235,8 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		CAddr: p.Src, CPort: p.SPort,
 		VAddr: p.Dst, VPort: p.DPort,
 		DAddr: dest.Addr16, DPort: dport,
-		LAddr: p.Src, LPort: p.SPort,
-		Fwd:  dest.FwdMethod(),
+		LAddr: laddr, LPort: lport,
+		Fwd:  fwd,
 		Dest: dest, Svc: svc,
 		Flags: flags,
 	})
@@ -230,6 +250,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		}
 	}
 	atomic.AddUint64(&w.c.newConns, 1)
+	if la != nil {
+		la.Conns.Add(1)
+	}
 	dev, out, r := w.in(frame, c)
 	if onePacket {
 		// ipvsadm -o: the connection lives for this one datagram; the
@@ -244,7 +267,7 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	p := &w.p
 	f := frame[link.Headroom:]
 	size := uint64(p.End - p.L3)
-	if c.Fwd == vs.Masq || c.Fwd == vs.DirectRoute {
+	if c.Fwd == vs.Masq || c.Fwd == vs.DirectRoute || c.Fwd == vs.FullNAT {
 		// As IPVS does before it mangles anything: a packet too big for
 		// the link to the real server gets frag-needed (Packet Too Big)
 		// from the VIP, quoting what the client sent.
@@ -268,6 +291,18 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	case vs.Tunnel:
 		c.Update(w.now, conntrack.In, p.TCPFlags)
 		return w.tunnel(frame, c, size)
+	case vs.FullNAT:
+		toa := p.Proto == header.ProtoTCP && fullnat.WantTOA(p.TCPFlags, c.State())
+		c.Update(w.now, conntrack.In, p.TCPFlags)
+		r = fullnat.In(f, p, c.LAddr, c.LPort, c.DAddr, c.DPort)
+		if r == forward.Pass && toa {
+			// The real server learns the client's address from the TCP
+			// option address (TOA) on the handshake's last ACK.
+			if h, ok := w.nh.get(c.DAddr); ok {
+				n, _ := fullnat.InsertTOA(frame[:cap(frame)], link.Headroom, len(f), p, c.CAddr, c.CPort, w.mtus[h.dev])
+				frame = frame[:link.Headroom+n]
+			}
+		}
 	default:
 		r = forward.DropMethod
 	}
@@ -332,6 +367,9 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	case vs.Masq:
 		c.Update(w.now, conntrack.Out, p.TCPFlags)
 		r = nat.Out(f, p, c.VAddr, c.VPort)
+	case vs.FullNAT:
+		c.Update(w.now, conntrack.Out, p.TCPFlags)
+		r = fullnat.Out(f, p, c.VAddr, c.VPort, c.CAddr, c.CPort)
 	default:
 		r = forward.DropMethod
 	}
