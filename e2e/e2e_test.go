@@ -70,7 +70,7 @@ func newEnvMode(t *testing.T, mode string) *env {
 	t.Helper()
 	roottest(t)
 	prefix := labPrefix()
-	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN}[mode]
+	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN, "fullnat": lab.BuildFullNAT}[mode]
 	topo, err := build(lab.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
