@@ -24,6 +24,12 @@ type Options struct {
 	// one-packet connections not yet deleted); New fails with ErrTableFull
 	// beyond it. 0 means DefaultCapacity.
 	Capacity int
+	// OnRemove, if set, is called once for every connection leaving the
+	// table (expired, deleted or flushed), after it was unbound from its
+	// Dest, outside any table lock. It must be quick and must not call
+	// back into the table (the data plane keeps per-local-address counts
+	// with it).
+	OnRemove func(*Conn)
 }
 
 // Table is the connection table. All methods are safe for concurrent use.
@@ -33,6 +39,7 @@ type Table struct {
 	seed    [4]uint64
 
 	capacity int64
+	onRemove func(*Conn)
 	_        [64]byte
 	count    atomic.Int64 // on its own cache line: every New and removal touches it
 	_        [56]byte
@@ -43,7 +50,7 @@ type Table struct {
 
 // NewTable returns an empty table.
 func NewTable(opt Options) *Table {
-	t := &Table{capacity: int64(opt.Capacity)}
+	t := &Table{capacity: int64(opt.Capacity), onRemove: opt.OnRemove}
 	if t.capacity <= 0 {
 		t.capacity = DefaultCapacity
 	}
@@ -188,6 +195,7 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 			if c.word.CompareAndSwap(w, w|wDead) {
 				t.count.Add(-1)
 				c.unbind(w)
+				t.removed(c)
 				return true
 			}
 		}
@@ -229,8 +237,15 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 	if ok {
 		t.count.Add(-1)
 		c.unbind(w)
+		t.removed(c)
 	}
 	return ok
+}
+
+func (t *Table) removed(c *Conn) {
+	if t.onRemove != nil {
+		t.onRemove(c)
+	}
 }
 
 // Delete removes c now, whatever its expiry, and unbinds it from its Dest.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -650,5 +651,47 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}); a != 0 {
 		t.Errorf("LookupIn miss: %v allocs", a)
+	}
+}
+
+// TestOnRemove: the hook sees every connection once, whichever way it
+// leaves (delete, expiry, flush), after it was unbound.
+func TestOnRemove(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[*Conn]int{}
+	d := vs.NewDest(v4(203, 0, 113, 10), 80, vs.Masq, 1)
+	tab := NewTable(Options{OnRemove: func(c *Conn) {
+		mu.Lock()
+		seen[c]++
+		mu.Unlock()
+		if c.Alive() {
+			t.Error("hook called on a live connection")
+		}
+	}})
+	var conns []*Conn
+	for i := range 30 {
+		c, err := tab.New(0, natParams(uint16(i+1), d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	tab.Delete(conns[0])
+	tab.Delete(conns[0]) // a second delete is no removal
+	for i := 1; i < 10; i++ {
+		conns[i].Update(0, In, fSYN) // SYN_RECV: 60 s
+	}
+	tab.Expire(int64(30e9), 1<<20) // the 20 never updated expire (3 s)
+	if len(seen) != 21 {
+		t.Fatalf("after delete and expiry: %d removals seen", len(seen))
+	}
+	tab.Flush()
+	if len(seen) != 30 {
+		t.Fatalf("after flush: %d", len(seen))
+	}
+	for c, n := range seen {
+		if n != 1 {
+			t.Fatalf("%p removed %d times", c, n)
+		}
 	}
 }

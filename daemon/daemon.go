@@ -141,7 +141,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	var table atomic.Pointer[vs.Table]
 	table.Store(vs.NewTable(nil))
-	conns := conntrack.NewTable(conntrack.Options{Capacity: opt.MaxConns})
+	conns := conntrack.NewTable(conntrack.Options{Capacity: opt.MaxConns, OnRemove: datapath.ConnRemoved})
 	dp, err := datapath.New(datapath.Config{
 		Devices: devs, Table: &table, Conns: conns,
 		Clock: clock.Real{}, Router: route.Netlink{}, Logf: logf,

@@ -705,4 +705,8 @@ func TestFullNAT(t *testing.T) {
 	if r.svc.LAddrs[0].Conns.Load() != 1 {
 		t.Fatalf("laddr conns %d", r.svc.LAddrs[0].Conns.Load())
 	}
+	r.d.conns.Range(func(c *conntrack.Conn) bool { r.d.conns.Delete(c); ConnRemoved(c); return true })
+	if r.svc.LAddrs[0].Conns.Load() != 0 {
+		t.Fatalf("laddr conns after removal %d", r.svc.LAddrs[0].Conns.Load())
+	}
 }

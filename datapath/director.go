@@ -276,3 +276,18 @@ func (d *Director) NextHop(dst netip.Addr) (dev string, mac [6]byte, ok bool) {
 	}
 	return d.devs[h.dev].Name(), h.mac, true
 }
+
+// ConnRemoved keeps the live connection count of FullNAT local addresses
+// (ipvsadm -G's CONNS) right: give it to the connection table as
+// conntrack.Options.OnRemove.
+func ConnRemoved(c *conntrack.Conn) {
+	if c.Fwd != vs.FullNAT || c.Svc == nil {
+		return
+	}
+	for _, la := range c.Svc.LAddrs {
+		if la.Addr16 == c.LAddr {
+			la.Conns.Add(-1)
+			return
+		}
+	}
+}
