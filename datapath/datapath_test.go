@@ -710,3 +710,38 @@ func TestFullNAT(t *testing.T) {
 		t.Fatalf("laddr conns after removal %d", r.svc.LAddrs[0].Conns.Load())
 	}
 }
+
+// TestICMPTranslationFullNAT: both ends of the outer and the quoted packet
+// are translated for a FullNAT connection.
+func TestICMPTranslationFullNAT(t *testing.T) {
+	r := newRig(t, vs.UDP, 53)
+	laddr := netip.MustParseAddr("203.0.113.100")
+	r.svc.LAddrs = []*vs.LocalAddr{vs.NewLocalAddr(laddr, "")}
+	for _, d := range r.dests {
+		d.Fwd.Store(uint32(vs.FullNAT))
+	}
+	now := r.clk.Now()
+	client := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 5353, DPort: 53, Payload: []byte("q")})
+	_, atRS, _ := step(t, r.w, now, client)
+	atRS = append([]byte(nil), atRS...)
+	var p header.Parsed
+	header.Decode(atRS, &p)
+	lport := p.SPort
+	unreach := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: laddr, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atRS)})
+	dev, out, why := step(t, r.wr, now, unreach)
+	if dev != 0 || why != forward.Pass {
+		t.Fatalf("dev %d %v", dev, why)
+	}
+	expectFrame(t, out, pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, TTL: 63, Payload: quote(client)})
+
+	reply := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: laddr, Proto: header.ProtoUDP, SPort: 53, DPort: lport, Payload: []byte("a")}
+	_, atClient, _ := step(t, r.wr, now, pkt.Build(reply))
+	atClient = append([]byte(nil), atClient...)
+	fromClient := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atClient)})
+	dev, out, why = step(t, r.w, now, fromClient)
+	if dev != 1 || why != forward.Pass {
+		t.Fatalf("dev %d %v", dev, why)
+	}
+	reply.TTL = 63
+	expectFrame(t, out, pkt.Spec{SrcMAC: macDirR, DstMAC: macRS1, Src: laddr, Dst: rip1, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(pkt.Build(reply))})
+}

@@ -399,15 +399,20 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 	}
 	k := &w.key
 	*k = conntrack.Key{Proto: vs.Proto(in.Proto), IPv6: in.IPv6, Src: in.Dst, Dst: in.Src, SPort: in.DPort, DPort: in.SPort}
-	if c := w.d.conns.LookupOut(k); c != nil && c.Fwd == vs.Masq {
+	if c := w.d.conns.LookupOut(k); c != nil && (c.Fwd == vs.Masq || c.Fwd == vs.FullNAT) {
 		// From the real server (or a router on its side) to the client:
-		// the client must see the VIP wherever the real server shows.
+		// the client must see the VIP wherever the real server shows,
+		// and (FullNAT) itself where the local address shows.
 		if p.TTL <= 1 {
 			return w.drop(forward.DropTTL)
 		}
 		decTTL(f, p)
 		if p.Src == c.DAddr {
 			header.RewriteAddrPort(f, p, true, c.VAddr, 0)
+		}
+		if c.Fwd == vs.FullNAT {
+			header.RewriteAddrPort(f, p, false, c.CAddr, 0)
+			forward.RewriteInner(f, p, in, true, c.CAddr, c.CPort)
 		}
 		forward.RewriteInner(f, p, in, false, c.VAddr, c.VPort)
 		count(c, forward.Out, uint64(p.End-p.L3))
@@ -420,6 +425,11 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 		switch c.Fwd {
 		case vs.Masq:
 			header.RewriteAddrPort(f, p, false, c.DAddr, 0)
+			forward.RewriteInner(f, p, in, true, c.DAddr, c.DPort)
+		case vs.FullNAT:
+			header.RewriteAddrPort(f, p, true, c.LAddr, 0)
+			header.RewriteAddrPort(f, p, false, c.DAddr, 0)
+			forward.RewriteInner(f, p, in, false, c.LAddr, c.LPort)
 			forward.RewriteInner(f, p, in, true, c.DAddr, c.DPort)
 		case vs.DirectRoute:
 		case vs.Tunnel:
