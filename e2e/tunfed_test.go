@@ -14,7 +14,8 @@ import (
 // director's host routes VIP traffic into the TUN device, and the real
 // servers' replies too (a source rule: from the real-server network, coming
 // in on eth1). gdirector NATs and writes the packets back to the device for
-// the host to route. DR is refused with a clear error there.
+// the host to route. Then the same with FullNAT (the host routes the local
+// address into the device). DR is refused with a clear error there.
 func TestTunFedNAT(t *testing.T) {
 	roottest(t)
 	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
@@ -63,6 +64,28 @@ func TestTunFedNAT(t *testing.T) {
 	}
 	if strings.Join(got, "|") != "served by rs2|served by rs1|served by rs2|served by rs1" {
 		t.Fatalf("answers %q", got)
+	}
+	// FullNAT through the TUN device: the host routes the local address
+	// into the device too, and the real servers reach it by their
+	// default route (the director host).
+	laddr := "192.0.2.200"
+	run(t, topo.DirectorNS, 5*time.Second, "ip", "route", "add", laddr+"/32", "dev", "gdtun0")
+	e.mustIpvsadm(t, "-D", "-t", vip+":80")
+	e.mustIpvsadm(t, "-A", "-t", vip+":80", "-s", "rr")
+	e.mustIpvsadm(t, "--add-laddr", "-z", laddr, "-t", vip+":80")
+	for _, r := range topo.Reals {
+		e.mustIpvsadm(t, "-a", "-t", vip+":80", "-r", r.RIP.String()+":80", "-b")
+	}
+	got = got[:0]
+	for i := 0; i < 2; i++ {
+		body := run(t, topo.ClientNS, 10*time.Second, "curl", "-sS", "-m", "5", "-D", "-", "http://"+vip+"/")
+		if !strings.Contains(body, "X-Client-Addr: "+laddr+":") {
+			t.Errorf("FullNAT over TUN: the real server did not see the local address:\n%s", body)
+		}
+		got = append(got, body[strings.LastIndex(body, "served by"):])
+	}
+	if len(got) != 2 || got[0] == got[1] {
+		t.Errorf("FullNAT over TUN answers %q", got)
 	}
 	// DR needs layer 2: refused on a TUN-fed director.
 	e.mustIpvsadm(t, "-A", "-t", vip+":81", "-s", "rr")
