@@ -76,6 +76,35 @@ type Builder struct {
 	namespaces []string // created, in order
 	procs      []*nsutil.Proc
 	closed     bool
+	ipv6       bool // namespaces get IPv6 enabled (see SetIPv6)
+}
+
+// SetIPv6 selects how AddNamespace and AddBridge prepare what they create
+// from now on. Off (the default) disables IPv6 in every namespace. On keeps
+// IPv6 enabled, without duplicate address detection (addresses are usable
+// at once), router solicitations or autoconfiguration, and creates bridges
+// without multicast snooping, so neighbour solicitations reach every port
+// whatever the multicast listener reports said.
+func (b *Builder) SetIPv6(on bool) {
+	b.mu.Lock()
+	b.ipv6 = on
+	b.mu.Unlock()
+}
+
+// IPv6 reports whether SetIPv6(true) is in effect.
+func (b *Builder) IPv6() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ipv6
+}
+
+// ipv6Sysctls are set, in order, in every namespace of a dual-stack lab:
+// "default" before "all", so that interfaces created later inherit them.
+var ipv6Sysctls = [][2]string{
+	{"net.ipv6.conf.default.disable_ipv6", "0"}, {"net.ipv6.conf.all.disable_ipv6", "0"},
+	{"net.ipv6.conf.default.accept_dad", "0"}, {"net.ipv6.conf.all.accept_dad", "0"},
+	{"net.ipv6.conf.default.accept_ra", "0"}, {"net.ipv6.conf.all.accept_ra", "0"},
+	{"net.ipv6.conf.default.autoconf", "0"}, {"net.ipv6.conf.all.autoconf", "0"},
 }
 
 // NewBuilder returns a Builder for names "<prefix>-<role>". An empty prefix
@@ -105,14 +134,16 @@ func (b *Builder) Namespaces() []string {
 
 // AddNamespace creates the namespace "<prefix>-<role>", brings lo up and
 // disables IPv6 in it (no DAD, router solicitations or MLD reports in
-// captures; the lab is IPv4). It returns the namespace name.
+// captures; the lab is IPv4), or, after SetIPv6(true), keeps IPv6 with DAD,
+// router advertisements and autoconfiguration off. It returns the
+// namespace name.
 func (b *Builder) AddNamespace(role string) (string, error) {
 	if role == "" || strings.ContainsAny(role, "/\x00") {
 		return "", fmt.Errorf("lab: invalid role %q", role)
 	}
 	name := b.NS(role)
 	b.mu.Lock()
-	closed := b.closed
+	closed, v6 := b.closed, b.ipv6
 	b.mu.Unlock()
 	if closed {
 		return "", errors.New("lab: builder closed")
@@ -124,9 +155,17 @@ func (b *Builder) AddNamespace(role string) (string, error) {
 	b.namespaces = append(b.namespaces, name)
 	b.mu.Unlock()
 
-	for _, key := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-		if _, err := nsutil.SetSysctl(name, key, "1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return name, fmt.Errorf("lab: %w", err) // ErrNotExist: kernel without IPv6
+	if v6 {
+		for _, kv := range ipv6Sysctls {
+			if _, err := nsutil.SetSysctl(name, kv[0], kv[1]); err != nil {
+				return name, fmt.Errorf("lab: IPv6 in %s: %w", name, err)
+			}
+		}
+	} else {
+		for _, key := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
+			if _, err := nsutil.SetSysctl(name, key, "1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return name, fmt.Errorf("lab: %w", err) // ErrNotExist: kernel without IPv6
+			}
 		}
 	}
 	err := withHandle(name, func(h *netlink.Handle) error {
@@ -216,14 +255,19 @@ func (b *Builder) AddVeth(a, z Endpoint, mtu int) error {
 	return nil
 }
 
-// AddAddr adds an address (host address and prefix length) to an interface.
+// AddAddr adds an address (host address and prefix length) to an
+// interface. IPv6 addresses get IFA_F_NODAD: usable at once.
 func (b *Builder) AddAddr(ns, ifname string, p netip.Prefix) error {
 	err := withHandle(ns, func(h *netlink.Handle) error {
 		l, err := h.LinkByName(ifname)
 		if err != nil {
 			return err
 		}
-		return h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(p)})
+		a := &netlink.Addr{IPNet: ipNet(p)}
+		if p.Addr().Is6() && !p.Addr().Is4In6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		return h.AddrAdd(l, a)
 	})
 	if err != nil {
 		return fmt.Errorf("lab: address %s on %s/%s: %w", p, ns, ifname, err)
@@ -248,7 +292,9 @@ func (b *Builder) LinkUp(ns, ifname string) error {
 
 // AddBridge creates a Linux bridge in ns with STP off and a forward delay of
 // 0 (ports forward at once), enslaves the given ports (interfaces already in
-// ns) and brings everything up.
+// ns) and brings everything up. After SetIPv6(true) multicast snooping is
+// off too: the director answers neighbour solicitations for addresses no
+// kernel joined the solicited-node group of.
 func (b *Builder) AddBridge(ns, name string, ports ...string) error {
 	if name == "" || len(name) >= unix.IFNAMSIZ {
 		return fmt.Errorf("lab: invalid bridge name %q", name)
@@ -265,6 +311,9 @@ func (b *Builder) AddBridge(ns, name string, ports ...string) error {
 		data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
 		data.AddRtAttr(nl.IFLA_BR_STP_STATE, nl.Uint32Attr(0))
 		data.AddRtAttr(nl.IFLA_BR_FORWARD_DELAY, nl.Uint32Attr(0))
+		if b.IPv6() {
+			data.AddRtAttr(nl.IFLA_BR_MCAST_SNOOPING, nl.Uint8Attr(0))
+		}
 		req.AddData(info)
 		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 		return err

@@ -24,6 +24,7 @@ type DemoOptions struct {
 	Mode     string // "nat" (default) or "dr"
 	Requests int    // HTTP requests to send; 0 = 6
 	Keep     bool   // leave the lab running and print how to use it
+	IPv6     bool   // dual-stack lab: the same services and requests on VIP6 too
 	Out      io.Writer
 }
 
@@ -63,7 +64,7 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		return fmt.Errorf("lab: unknown mode %q (want nat, dr or tun)", opt.Mode)
 	}
 	fmt.Fprintf(out, "Building the LVS-%s lab %q in network namespaces...\n", strings.ToUpper(opt.Mode), opt.Prefix)
-	t, err := build(Options{Prefix: opt.Prefix})
+	t, err := build(Options{Prefix: opt.Prefix, IPv6: opt.IPv6})
 	if err != nil {
 		os.RemoveAll(dir)
 		return err
@@ -88,22 +89,15 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	for i := range t.Reals {
 		r := &t.Reals[i]
 		logf := filepath.Join(dir, r.Name+".log")
-		at := t.ServiceAddr(*r)
-		if r.HTTP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "http",
-			"--listen", netip.AddrPortFrom(at, HTTPPort).String(), "--name", r.Name); err != nil {
-			return err
-		}
-		if r.UDP, err = t.StartLogged(r.NS, logf, opt.Bin, "serve", "udp",
-			"--listen", netip.AddrPortFrom(at, UDPPort).String(), "--name", r.Name); err != nil {
+		start := func(ns string, argv ...string) (*nsutil.Proc, error) { return t.StartLogged(ns, logf, argv...) }
+		if err := t.startServers(r, start, opt.Bin); err != nil {
 			return err
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	for _, r := range t.Reals {
-		if err := waitReal(wctx, r, t.ServiceAddr(r)); err != nil {
-			return err
-		}
+	if err := t.waitReals(wctx); err != nil {
+		return err
 	}
 	sock := filepath.Join(dir, "gdirector.sock")
 	if _, err := t.StartDirector(opt.Bin, sock, filepath.Join(dir, "director.log")); err != nil {
@@ -112,44 +106,61 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	fmt.Fprintf(out, "Started: gdirector run --iface %s --ctl %s   [in %s]\n\n",
 		strings.Join(t.DirIfaces, " --iface "), sock, t.DirectorNS)
 
-	vip := t.VIP.String()
-	cmds := [][]string{
-		{"-A", "-t", vip + ":80", "-s", "rr"},
-		{"-A", "-u", vip + ":53", "-s", "rr"},
+	type family struct {
+		vip  netip.Addr
+		rip  func(Real) netip.Addr
+		cip  netip.Addr
+		host string // the VIP as in a URL or ADDR:PORT
 	}
-	for _, r := range t.Reals {
-		cmds = append(cmds,
-			[]string{"-a", "-t", vip + ":80", "-r", r.RIP.String() + ":80", method},
-			[]string{"-a", "-u", vip + ":53", "-r", r.RIP.String() + ":53", method})
+	fams := []family{{t.VIP, func(r Real) netip.Addr { return r.RIP }, t.CIP, t.VIP.String()}}
+	if t.DualStack() {
+		fams = append(fams, family{t.VIP6, func(r Real) netip.Addr { return r.RIP6 }, t.CIP6, "[" + t.VIP6.String() + "]"})
 	}
-	for _, c := range cmds {
-		fmt.Fprintf(out, "  ipvsadm %s\n", strings.Join(c, " "))
-		if _, err := Ipvsadm(sock, c...); err != nil {
-			return err
+	for _, f := range fams {
+		cmds := [][]string{
+			{"-A", "-t", f.host + ":80", "-s", "rr"},
+			{"-A", "-u", f.host + ":53", "-s", "rr"},
+		}
+		for _, r := range t.Reals {
+			rip := netip.AddrPortFrom(f.rip(r), 0).String()
+			rip = rip[:len(rip)-2] // ADDR or [ADDR6], ":0" cut
+			cmds = append(cmds,
+				[]string{"-a", "-t", f.host + ":80", "-r", rip + ":80", method},
+				[]string{"-a", "-u", f.host + ":53", "-r", rip + ":53", method})
+		}
+		for _, c := range cmds {
+			fmt.Fprintf(out, "  ipvsadm %s\n", strings.Join(c, " "))
+			if _, err := Ipvsadm(sock, c...); err != nil {
+				return err
+			}
 		}
 	}
 
-	fmt.Fprintf(out, "\nClient %s → http://%s/ (%d requests, a new TCP connection each):\n", t.CIP, vip, opt.Requests)
 	client := nsutil.HTTPClient(t.ClientNS)
-	failed := 0
-	for i := 1; i <= opt.Requests; i++ {
-		name, err := httpGet(ctx, client, "http://"+vip+"/")
-		if err != nil {
-			failed++
-			fmt.Fprintf(out, "  request %d: FAILED: %v\n", i, err)
-			continue
+	failed, total := 0, 0
+	for _, f := range fams {
+		fmt.Fprintf(out, "\nClient %s → http://%s/ (%d requests, a new TCP connection each):\n", f.cip, f.host, opt.Requests)
+		for i := 1; i <= opt.Requests; i++ {
+			total++
+			name, err := httpGet(ctx, client, "http://"+f.host+"/")
+			if err != nil {
+				failed++
+				fmt.Fprintf(out, "  request %d: FAILED: %v\n", i, err)
+				continue
+			}
+			fmt.Fprintf(out, "  request %d: answered by %s\n", i, name)
 		}
-		fmt.Fprintf(out, "  request %d: answered by %s\n", i, name)
-	}
-	fmt.Fprintf(out, "\nClient %s → udp %s:53 (2 queries):\n", t.CIP, vip)
-	for i := 1; i <= 2; i++ {
-		ans, err := udpQuery(ctx, t.ClientNS, vip+":53", fmt.Sprintf("query %d", i))
-		if err != nil {
-			failed++
-			fmt.Fprintf(out, "  query %d: FAILED: %v\n", i, err)
-			continue
+		fmt.Fprintf(out, "\nClient %s → udp %s:53 (2 queries):\n", f.cip, f.host)
+		for i := 1; i <= 2; i++ {
+			total++
+			ans, err := udpQuery(ctx, t.ClientNS, f.host+":53", fmt.Sprintf("query %d", i))
+			if err != nil {
+				failed++
+				fmt.Fprintf(out, "  query %d: FAILED: %v\n", i, err)
+				continue
+			}
+			fmt.Fprintf(out, "  query %d: answer %q\n", i, ans)
 		}
-		fmt.Fprintf(out, "  query %d: answer %q\n", i, ans)
 	}
 
 	list, err := Ipvsadm(sock, "-L", "-n")
@@ -158,7 +169,7 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 	}
 	fmt.Fprintf(out, "\nipvsadm -L -n\n%s", list)
 	if failed > 0 {
-		return fmt.Errorf("lab: %d of %d requests failed (director log: %s)", failed, opt.Requests+2, filepath.Join(dir, "director.log"))
+		return fmt.Errorf("lab: %d of %d requests failed (director log: %s)", failed, total, filepath.Join(dir, "director.log"))
 	}
 	if opt.Keep {
 		fmt.Fprintf(out, `
@@ -168,7 +179,7 @@ The lab stays up. Try:
   ip netns exec %[5]s bash          # a shell on the director
 Logs are in %[6]s. Remove the lab with:
   %[4]s lab --clean %[7]s
-`, t.ClientNS, vip, sock, opt.Self, t.DirectorNS, dir, opt.Prefix)
+`, t.ClientNS, t.VIP, sock, opt.Self, t.DirectorNS, dir, opt.Prefix)
 	}
 	return nil
 }

@@ -22,6 +22,13 @@ import (
 // VIP but never answers ARP for it, and a route to the client network on
 // the segment: its replies go straight to the client, bypassing the
 // director. The director only rewrites the destination MAC.
+//
+// With Options.IPv6 the segment is dual-stack: client 2001:db8:1::2/64
+// with 2001:db8:2::/64 on-link, director eth0 2001:db8:1::1/64 and
+// 2001:db8:3::1/64, real servers 2001:db8:3::1N/64 with VIP6/128 on lo and
+// 2001:db8:1::/64 on the segment. IPv6 needs no sysctl for the VIP: Linux
+// answers a neighbour solicitation only for addresses of the interface that
+// received it.
 func BuildDR(opt Options) (t *Topology, err error) {
 	if opt.Reals == 0 {
 		opt.Reals = 2
@@ -33,6 +40,7 @@ func BuildDR(opt Options) (t *Topology, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.SetIPv6(opt.IPv6)
 	defer func() {
 		if err != nil {
 			if cerr := b.Close(); cerr != nil {
@@ -49,12 +57,19 @@ func BuildDR(opt Options) (t *Topology, err error) {
 		ClientNet: clientNet, RealNet: realNet, VIPNet: vipNet,
 		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
 	}
+	if opt.IPv6 {
+		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
+	}
 	base := realNet.Addr().As4()
 	for i := 0; i < opt.Reals; i++ {
 		name := "rs" + strconv.Itoa(i+1)
 		a := base
 		a[3] = byte(firstRIPHost + i)
-		t.Reals = append(t.Reals, Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name + "-eth0", RIP: netip.AddrFrom4(a)})
+		r := Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name + "-eth0", RIP: netip.AddrFrom4(a)}
+		if opt.IPv6 {
+			r.RIP6 = hostIn6(realNet6, firstRIPHost+i)
+		}
+		t.Reals = append(t.Reals, r)
 	}
 	roles := []string{"client", "dir", "sw"}
 	for _, r := range t.Reals {
@@ -74,27 +89,40 @@ func BuildDR(opt Options) (t *Topology, err error) {
 		}
 		return b.AddBridgePort(t.SwitchNS, t.Bridge, port)
 	}
-	if err := join(Endpoint{NS: t.ClientNS, If: t.ClientIf, Addrs: []netip.Prefix{netip.PrefixFrom(t.CIP, clientNet.Bits())}}, "cl-eth0"); err != nil {
+	if err := join(Endpoint{NS: t.ClientNS, If: t.ClientIf, Addrs: addrs(t.CIP, clientNet, t.CIP6, clientNet6)}, "cl-eth0"); err != nil {
 		return nil, err
 	}
-	if err := join(Endpoint{NS: t.DirectorNS, If: "eth0", Addrs: []netip.Prefix{
-		netip.PrefixFrom(t.DIPClient, clientNet.Bits()), netip.PrefixFrom(t.DIPReal, realNet.Bits())}}, t.DirSwitchPort); err != nil {
+	dirAddrs := []netip.Prefix{netip.PrefixFrom(t.DIPClient, clientNet.Bits()), netip.PrefixFrom(t.DIPReal, realNet.Bits())}
+	if opt.IPv6 {
+		dirAddrs = append(dirAddrs, netip.PrefixFrom(t.DIP6Client, clientNet6.Bits()), netip.PrefixFrom(t.DIP6Real, realNet6.Bits()))
+	}
+	if err := join(Endpoint{NS: t.DirectorNS, If: "eth0", Addrs: dirAddrs}, t.DirSwitchPort); err != nil {
 		return nil, err
 	}
 	for _, r := range t.Reals {
-		if err := join(Endpoint{NS: r.NS, If: r.If, Addrs: []netip.Prefix{netip.PrefixFrom(r.RIP, realNet.Bits())}}, r.SwitchPort); err != nil {
+		if err := join(Endpoint{NS: r.NS, If: r.If, Addrs: addrs(r.RIP, realNet, r.RIP6, realNet6)}, r.SwitchPort); err != nil {
 			return nil, err
 		}
 	}
 	if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet, Dev: t.ClientIf}); err != nil {
 		return nil, err
 	}
+	if opt.IPv6 {
+		if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet6, Dev: t.ClientIf}); err != nil {
+			return nil, err
+		}
+	}
 	for _, r := range t.Reals {
 		if err := b.AddRoute(r.NS, Route{Dst: clientNet, Dev: r.If}); err != nil {
 			return nil, err
 		}
-		if err := realServerDR(b, r.NS, t.VIP); err != nil {
+		if err := realServerDR(b, r.NS, t.VIP, t.VIP6); err != nil {
 			return nil, err
+		}
+		if opt.IPv6 {
+			if err := b.AddRoute(r.NS, Route{Dst: clientNet6, Dev: r.If}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return t, nil
@@ -103,8 +131,9 @@ func BuildDR(opt Options) (t *Topology, err error) {
 // realServerDR prepares a DR real server: the VIP on lo, and the ARP
 // settings that keep it from answering for the VIP (arp_ignore=1: answer
 // only for addresses of the receiving interface; arp_announce=2: use the
-// best local source in own ARP requests, never the VIP).
-func realServerDR(b *Builder, ns string, vip netip.Addr) error {
+// best local source in own ARP requests, never the VIP). A valid vip6 goes
+// on lo as a /128 too; IPv6 needs no sysctl.
+func realServerDR(b *Builder, ns string, vip, vip6 netip.Addr) error {
 	for _, kv := range [][2]string{
 		{"net.ipv4.conf.all.arp_ignore", "1"}, {"net.ipv4.conf.all.arp_announce", "2"},
 		{"net.ipv4.conf.eth0.arp_ignore", "1"}, {"net.ipv4.conf.eth0.arp_announce", "2"},
@@ -113,7 +142,13 @@ func realServerDR(b *Builder, ns string, vip netip.Addr) error {
 			return err
 		}
 	}
-	return b.AddAddr(ns, "lo", netip.PrefixFrom(vip, 32))
+	if err := b.AddAddr(ns, "lo", netip.PrefixFrom(vip, 32)); err != nil {
+		return err
+	}
+	if vip6.IsValid() {
+		return b.AddAddr(ns, "lo", netip.PrefixFrom(vip6, 128))
+	}
+	return nil
 }
 
 func (t *Topology) describeDR() string {
@@ -128,8 +163,23 @@ func (t *Topology) describeDR() string {
 		fmt.Fprintf(&s, "    +- %-8s [%s]  eth0 %s, VIP %s/32 on lo (arp_ignore=1, arp_announce=2)\n",
 			r.Name, r.NS, netip.PrefixFrom(r.RIP, t.RealNet.Bits()), t.VIP)
 	}
+	if t.DualStack() {
+		fmt.Fprintf(&s, "\n  IPv6 (no DAD): client %s, route %s dev eth0; director %s + %s;\n",
+			netip.PrefixFrom(t.CIP6, t.ClientNet6.Bits()), t.VIPNet6,
+			netip.PrefixFrom(t.DIP6Client, t.ClientNet6.Bits()), netip.PrefixFrom(t.DIP6Real, t.RealNet6.Bits()))
+		fmt.Fprintf(&s, "  real servers %s with VIP6 %s/128 on lo and %s dev eth0\n",
+			strings.Join(addrStrings(t.RIP6s()), ", "), t.VIP6, t.ClientNet6)
+	}
 	fmt.Fprintf(&s, "\n  A request: client → director (VIP's MAC is the director's) → the director\n")
 	fmt.Fprintf(&s, "  rewrites only the destination MAC → real server (packet still to the VIP).\n")
 	fmt.Fprintf(&s, "  The reply goes from the real server, source VIP, straight to the client.\n")
 	return s.String()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
 }

@@ -22,6 +22,16 @@ var (
 	tunDIP     = netip.MustParseAddr("203.0.113.2")
 	tunRouterR = netip.MustParseAddr("203.0.113.65")
 	tunRouterC = netip.MustParseAddr("198.51.100.1")
+
+	// IPv6 (Options.IPv6): subnets of 2001:db8:3::/48, the router ::1 on
+	// each, the director ::2, the real servers ::75, ::76, … (the IPv4
+	// host numbers).
+	tunDirNet6  = netip.MustParsePrefix("2001:db8:3:1::/64")
+	tunRealNet6 = netip.MustParsePrefix("2001:db8:3:2::/64")
+	tunRouterD6 = netip.MustParseAddr("2001:db8:3:1::1")
+	tunDIP6     = netip.MustParseAddr("2001:db8:3:1::2")
+	tunRouterR6 = netip.MustParseAddr("2001:db8:3:2::1")
+	tunRouterC6 = netip.MustParseAddr("2001:db8:1::1")
 )
 
 const tunFirstRIPHost = 75
@@ -42,6 +52,13 @@ const tunFirstRIPHost = 75
 // module), accepts the inner packet for the VIP on its lo, and replies
 // from the VIP straight to the client through the router, never through
 // the director.
+//
+// With Options.IPv6 the routed plan is mirrored in IPv6 (forwarding=1 on
+// the router): client 2001:db8:1::2/64 via 2001:db8:1::1, director
+// 2001:db8:3:1::2/64 via 2001:db8:3:1::1, real servers 2001:db8:3:2::75/64
+// … via 2001:db8:3:2::1 with VIP6/128 on lo, and the router sends
+// 2001:db8:2::/64 to the director. The director then tunnels IPv6 in IPv6
+// (next header 41) to RIP6.
 func BuildTUN(opt Options) (t *Topology, err error) {
 	if opt.Reals == 0 {
 		opt.Reals = 2
@@ -53,6 +70,7 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.SetIPv6(opt.IPv6)
 	defer func() {
 		if err != nil {
 			if cerr := b.Close(); cerr != nil {
@@ -69,12 +87,19 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		ClientNet: clientNet, RealNet: tunRealNet, VIPNet: vipNet,
 		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
 	}
+	if opt.IPv6 {
+		t.setIPv6(cip6, tunDIP6, tunDIP6, clientNet6, tunRealNet6)
+	}
 	base := tunRealNet.Addr().As4()
 	for i := 0; i < opt.Reals; i++ {
 		name := "rs" + strconv.Itoa(i+1)
 		a := base
 		a[3] = byte(tunFirstRIPHost + i)
-		t.Reals = append(t.Reals, Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name, RIP: netip.AddrFrom4(a)})
+		r := Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name, RIP: netip.AddrFrom4(a)}
+		if opt.IPv6 {
+			r.RIP6 = hostIn6(tunRealNet6, tunFirstRIPHost+i)
+		}
+		t.Reals = append(t.Reals, r)
 	}
 	roles := []string{"client", "dir", "rtr"}
 	for _, r := range t.Reals {
@@ -86,25 +111,31 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		}
 	}
 	rtr := t.SwitchNS
-	pfx := func(a netip.Addr, n netip.Prefix) []netip.Prefix {
-		return []netip.Prefix{netip.PrefixFrom(a, n.Bits())}
+	// v6(a) is a in a dual-stack lab, else invalid (no IPv6 address).
+	v6 := func(a netip.Addr) netip.Addr {
+		if opt.IPv6 {
+			return a
+		}
+		return netip.Addr{}
 	}
-	if err := b.AddVeth(Endpoint{NS: t.ClientNS, If: "eth0", Addrs: pfx(t.CIP, clientNet)},
-		Endpoint{NS: rtr, If: "client", Addrs: pfx(tunRouterC, clientNet)}, opt.MTU); err != nil {
+	if err := b.AddVeth(Endpoint{NS: t.ClientNS, If: "eth0", Addrs: addrs(t.CIP, clientNet, t.CIP6, clientNet6)},
+		Endpoint{NS: rtr, If: "client", Addrs: addrs(tunRouterC, clientNet, v6(tunRouterC6), clientNet6)}, opt.MTU); err != nil {
 		return nil, err
 	}
-	if err := b.AddVeth(Endpoint{NS: t.DirectorNS, If: "eth0", Addrs: pfx(tunDIP, tunDirNet)},
-		Endpoint{NS: rtr, If: "dir", Addrs: pfx(tunRouterD, tunDirNet)}, opt.MTU); err != nil {
+	if err := b.AddVeth(Endpoint{NS: t.DirectorNS, If: "eth0", Addrs: addrs(tunDIP, tunDirNet, t.DIP6Real, tunDirNet6)},
+		Endpoint{NS: rtr, If: "dir", Addrs: addrs(tunRouterD, tunDirNet, v6(tunRouterD6), tunDirNet6)}, opt.MTU); err != nil {
 		return nil, err
 	}
 	if err := b.AddBridge(rtr, t.Bridge); err != nil {
 		return nil, err
 	}
-	if err := b.AddAddr(rtr, t.Bridge, netip.PrefixFrom(tunRouterR, tunRealNet.Bits())); err != nil {
-		return nil, err
+	for _, p := range addrs(tunRouterR, tunRealNet, v6(tunRouterR6), tunRealNet6) {
+		if err := b.AddAddr(rtr, t.Bridge, p); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range t.Reals {
-		if err := b.AddVeth(Endpoint{NS: r.NS, If: r.If, Addrs: pfx(r.RIP, tunRealNet)},
+		if err := b.AddVeth(Endpoint{NS: r.NS, If: r.If, Addrs: addrs(r.RIP, tunRealNet, r.RIP6, tunRealNet6)},
 			Endpoint{NS: rtr, If: r.SwitchPort}, opt.MTU); err != nil {
 			return nil, err
 		}
@@ -114,25 +145,43 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 	}
 	// The router forwards between its three networks; VIP traffic goes to
 	// the director.
-	for _, kv := range [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"}} {
+	sysctls := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"}}
+	if opt.IPv6 {
+		sysctls = append(sysctls, [2]string{"net.ipv6.conf.all.forwarding", "1"})
+	}
+	for _, kv := range sysctls {
 		if err := b.SetSysctl(rtr, kv[0], kv[1]); err != nil {
 			return nil, err
 		}
 	}
-	if err := b.AddRoute(rtr, Route{Dst: vipNet, Via: tunDIP}); err != nil {
-		return nil, err
+	type nsRoute struct {
+		ns string
+		r  Route
 	}
-	if err := b.AddRoute(t.ClientNS, Route{Via: tunRouterC}); err != nil {
-		return nil, err
+	routes := []nsRoute{
+		{rtr, Route{Dst: vipNet, Via: tunDIP}},
+		{t.ClientNS, Route{Via: tunRouterC}},
+		{t.DirectorNS, Route{Via: tunRouterD}},
 	}
-	if err := b.AddRoute(t.DirectorNS, Route{Via: tunRouterD}); err != nil {
-		return nil, err
+	if opt.IPv6 {
+		routes = append(routes,
+			nsRoute{rtr, Route{Dst: vipNet6, Via: tunDIP6}},
+			nsRoute{t.ClientNS, Route{Via: tunRouterC6}},
+			nsRoute{t.DirectorNS, Route{Via: tunRouterD6}})
 	}
 	for _, r := range t.Reals {
-		if err := b.AddRoute(r.NS, Route{Via: tunRouterR}); err != nil {
+		routes = append(routes, nsRoute{r.NS, Route{Via: tunRouterR}})
+		if opt.IPv6 {
+			routes = append(routes, nsRoute{r.NS, Route{Via: tunRouterR6}})
+		}
+	}
+	for _, x := range routes {
+		if err := b.AddRoute(x.ns, x.r); err != nil {
 			return nil, err
 		}
-		if err := realServerDR(b, r.NS, t.VIP); err != nil { // the VIP on lo, not ARPed
+	}
+	for _, r := range t.Reals {
+		if err := realServerDR(b, r.NS, t.VIP, t.VIP6); err != nil { // the VIPs on lo, not ARPed
 			return nil, err
 		}
 	}
@@ -151,6 +200,13 @@ func (t *Topology) describeTUN() string {
 		fmt.Fprintf(&s, "  %-8s [%s]  eth0 %s, default via %s, VIP %s/32 on lo, IPIP decapsulated in userspace\n",
 			r.Name, r.NS, netip.PrefixFrom(r.RIP, tunRealNet.Bits()), tunRouterR, t.VIP)
 	}
+	if t.DualStack() {
+		fmt.Fprintf(&s, "\n  IPv6 (no DAD, router forwarding=1): client %s via %s; router %s | %s | %s, route %s via %s;\n",
+			netip.PrefixFrom(t.CIP6, clientNet6.Bits()), tunRouterC6, netip.PrefixFrom(tunRouterC6, clientNet6.Bits()),
+			netip.PrefixFrom(tunRouterD6, tunDirNet6.Bits()), netip.PrefixFrom(tunRouterR6, tunRealNet6.Bits()), vipNet6, tunDIP6)
+		fmt.Fprintf(&s, "  director %s via %s; real servers %s via %s, VIP6 %s/128 on lo (ip6ip6, next header 41)\n",
+			netip.PrefixFrom(tunDIP6, tunDirNet6.Bits()), tunRouterD6, strings.Join(addrStrings(t.RIP6s()), ", "), tunRouterR6, t.VIP6)
+	}
 	fmt.Fprintf(&s, "\n  A request: client → router → director, which wraps it in IPIP (outer %s → RIP)\n", tunDIP)
 	fmt.Fprintf(&s, "  → router → real server, which unwraps it and replies from the VIP → router → client.\n")
 	return s.String()
@@ -158,12 +214,16 @@ func (t *Topology) describeTUN() string {
 
 // StartDecapsulators runs `bin realserver tun` in every real server of a
 // TUN lab (this kernel has no ipip module, so the IPIP packets are
-// unwrapped in userspace), logging to dir/<rs>-tun.log, and waits until
+// unwrapped in userspace; in a dual-stack lab ip6ip6 for VIP6 too), logging to dir/<rs>-tun.log, and waits until
 // each has its TUN device up.
 func (t *Topology) StartDecapsulators(bin, dir string) error {
 	for _, r := range t.Reals {
+		vips := t.VIP.String()
+		if t.DualStack() {
+			vips += "," + t.VIP6.String()
+		}
 		if _, err := t.StartLogged(r.NS, filepath.Join(dir, r.Name+"-tun.log"), bin, "realserver", "tun",
-			"--vip", t.VIP.String(), "--iface", r.If, "--tun", "gdtun0"); err != nil {
+			"--vip", vips, "--iface", r.If, "--tun", "gdtun0"); err != nil {
 			return err
 		}
 	}
