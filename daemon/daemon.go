@@ -8,7 +8,11 @@
 // daemon then tells the data plane (gratuitous ARP for new VIPs, next hops
 // of new dests resolved ahead of their first packet) and narrows each
 // socket's BPF filter to the frames the director handles: ARP, packets to a
-// VIP, and packets from a real server.
+// VIP, and packets from a real server. On raw interfaces it also keeps a
+// blackhole route in the host kernel for each owned address (VIPs, FullNAT
+// local addresses), so that the kernel drops its own copy of their traffic
+// silently instead of answering it (route.Blackholes); they are removed on
+// exit.
 package daemon
 
 import (
@@ -61,14 +65,17 @@ var rawSettings = []setting{
 }
 
 // tunSettings, fed by a TUN device: the host routes packets into the
-// device and the rewritten ones on, so it must forward, and accept from
-// the device packets whose sources it routes elsewhere.
+// device and the rewritten ones on, so it must forward, accept from the
+// device packets whose sources it routes elsewhere (rp_filter), and accept
+// the IPIP packets of the TUN method, whose outer source is one of its own
+// addresses (accept_local; IPv6 has no such check).
 func tunSettings(dev string) []setting {
 	return []setting{
 		{"net.ipv4.ip_forward", "1", false},
 		{"net.ipv6.conf.all.forwarding", "1", true},
 		{"net.ipv4.conf.all.rp_filter", "0", false},
 		{"net.ipv4.conf." + dev + ".rp_filter", "0", false},
+		{"net.ipv4.conf." + dev + ".accept_local", "1", false},
 	}
 }
 
@@ -150,6 +157,20 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 
+	// On raw interfaces the host kernel sees every frame gdirector takes;
+	// blackhole routes for the owned addresses make it drop its copy
+	// silently (see route.Blackholes). A TUN-fed director needs the
+	// host's routes into the device instead.
+	var holes *route.Blackholes
+	if opt.Tun == "" {
+		holes = route.NewBlackholes()
+		defer func() {
+			if herr := holes.Close(); herr != nil {
+				logf("gdirector: %v", herr)
+			}
+		}()
+	}
+
 	var filterMu sync.Mutex
 	warned := map[*vs.Dest]bool{}
 	onChange := func(t *vs.Table) {
@@ -165,6 +186,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 		filterMu.Lock()
 		defer filterMu.Unlock()
 		vips, rips := Addresses(t)
+		if holes != nil {
+			if err := holes.Sync(vips); err != nil {
+				logf("gdirector: %v", err)
+			}
+		}
 		f, err := afpacket.BuildFilter(vips, rips)
 		if err != nil {
 			logf("gdirector: BPF filter: %v; accepting all IP traffic", err)

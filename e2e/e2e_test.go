@@ -65,13 +65,17 @@ type env struct {
 // the test also proves the daemon switches it off and restores it.
 func newEnv(t *testing.T) *env { return newEnvMode(t, "nat") }
 
-// newEnvMode does the same for a lab of the given mode ("nat" or "dr").
-func newEnvMode(t *testing.T, mode string) *env {
+// newEnvMode does the same for a lab of the given mode ("nat", "dr", "tun"
+// or "fullnat").
+func newEnvMode(t *testing.T, mode string) *env { return newEnvOpts(t, mode, lab.Options{}) }
+
+// newEnvOpts does the same with lab options (Prefix is filled in).
+func newEnvOpts(t *testing.T, mode string, opt lab.Options) *env {
 	t.Helper()
 	roottest(t)
-	prefix := labPrefix()
+	opt.Prefix = labPrefix()
 	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN, "fullnat": lab.BuildFullNAT}[mode]
-	topo, err := build(lab.Options{Prefix: prefix})
+	topo, err := build(opt)
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
 	}
@@ -192,6 +196,11 @@ func (e *env) stopDirector(t *testing.T) {
 	}
 	if v, _ := nsutil.Sysctl(e.DirectorNS, "net.ipv4.ip_forward"); v != "1" {
 		t.Errorf("ip_forward not restored: %s", v)
+	}
+	for _, fam := range []string{"-4", "-6"} {
+		if out, _ := run2(e.DirectorNS, "ip", fam, "route", "show", "table", "all", "proto", "250"); strings.TrimSpace(out) != "" {
+			t.Errorf("the director's blackhole routes outlived it:\n%s", out)
+		}
 	}
 	log, _ := os.ReadFile(e.logFile)
 	if !strings.Contains(string(log), "stopped") {

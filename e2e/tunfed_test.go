@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,25 +11,37 @@ import (
 	"github.com/gdirector/gdirector/lab"
 )
 
-// TestTunFedNAT: gdirector fed by a TUN device instead of raw sockets. The
-// director's host routes VIP traffic into the TUN device, and the real
-// servers' replies too (a source rule: from the real-server network, coming
-// in on eth1). gdirector NATs and writes the packets back to the device for
-// the host to route. Then the same with FullNAT (the host routes the local
-// address into the device). DR is refused with a clear error there.
-func TestTunFedNAT(t *testing.T) {
+// tunDev is the TUN device the TUN-fed director creates in the tests.
+const tunDev = "gdtun0"
+
+// newTunFedEnv builds a dual-stack lab with build, starts its real servers
+// (and decapsulators for a TUN lab), and starts gdirector fed by a TUN
+// device instead of raw sockets. The caller adds the host routes that send
+// traffic into the device.
+func newTunFedEnv(t *testing.T, mode string) *env {
+	t.Helper()
 	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
+	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "tun": lab.BuildTUN}[mode]
+	topo, err := build(lab.Options{Prefix: labPrefix(), IPv6: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { topo.Close() })
+	t.Cleanup(func() {
+		if err := topo.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	if mode == "tun" {
+		if err := topo.StartDecapsulators(bin, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := topo.StartReals(bin); err != nil {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
 	logFile := filepath.Join(t.TempDir(), "director.log")
-	p, err := topo.StartLogged(topo.DirectorNS, logFile, bin, "run", "--tun", "gdtun0", "--ctl", sock)
+	p, err := topo.StartLogged(topo.DirectorNS, logFile, bin, "run", "--tun", tunDev, "--ctl", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,61 +55,166 @@ func TestTunFedNAT(t *testing.T) {
 		log, _ := os.ReadFile(logFile)
 		t.Fatalf("%v\n%s", err, log)
 	}
-	vip := topo.VIP.String()
-	for _, c := range [][]string{
-		{"ip", "route", "add", vip + "/32", "dev", "gdtun0"},
-		{"ip", "rule", "add", "from", topo.RealNet.String(), "iif", topo.DirRealIf, "lookup", "100"},
-		{"ip", "route", "add", "default", "dev", "gdtun0", "table", "100"},
-	} {
-		run(t, topo.DirectorNS, 5*time.Second, c...)
-	}
-	// The client reaches the VIP through the director as a router now.
-	run(t, topo.ClientNS, 5*time.Second, "ip", "route", "replace", topo.VIPNet.String(), "via", topo.DIPClient.String())
+	return &env{Topology: topo, sock: sock, logFile: logFile, dir: p}
+}
 
-	e := &env{Topology: topo, sock: sock, logFile: logFile, dir: p}
-	e.mustIpvsadm(t, "-A", "-t", vip+":80", "-s", "rr")
-	for _, r := range topo.Reals {
-		e.mustIpvsadm(t, "-a", "-t", vip+":80", "-r", r.RIP.String()+":80", "-m")
+// tunFedFamily is one address family of a TUN-fed test.
+type tunFedFamily struct {
+	name  string
+	vip   netip.Addr
+	rip   func(lab.Real) netip.Addr
+	laddr netip.Addr // FullNAT local address, off the real servers' subnet
+	udp   string     // socat address type
+}
+
+func (f tunFedFamily) host(a netip.Addr) string {
+	if a.Is6() {
+		return "[" + a.String() + "]"
+	}
+	return a.String()
+}
+
+func tunFedFamilies(e *env) []tunFedFamily {
+	return []tunFedFamily{
+		{"IPv4", e.VIP, func(r lab.Real) netip.Addr { return r.RIP }, netip.MustParseAddr("192.0.2.200"), "UDP4"},
+		{"IPv6", e.VIP6, func(r lab.Real) netip.Addr { return r.RIP6 }, netip.MustParseAddr("2001:db8:2::200"), "UDP6"},
+	}
+}
+
+// tunFedRound configures TCP :80 and UDP :53 services on the family's VIP
+// with method, sends four HTTP requests and two UDP queries, and checks the
+// answers alternate; with FullNAT it also checks the real server saw the
+// local address as its peer. The services are deleted afterwards.
+func (e *env) tunFedRound(t *testing.T, f tunFedFamily, method string) {
+	t.Helper()
+	vip := f.host(f.vip)
+	for _, svc := range []struct{ flag, port string }{{"-t", ":80"}, {"-u", ":53"}} {
+		e.mustIpvsadm(t, "-A", svc.flag, vip+svc.port, "-s", "rr")
+		if method == "-b" {
+			e.mustIpvsadm(t, "--add-laddr", "-z", f.laddr.String(), svc.flag, vip+svc.port)
+		}
+		for _, r := range e.Reals {
+			e.mustIpvsadm(t, "-a", svc.flag, vip+svc.port, "-r", f.host(f.rip(r))+svc.port, method)
+		}
 	}
 	var got []string
 	for i := 0; i < 4; i++ {
-		got = append(got, strings.TrimSpace(run(t, topo.ClientNS, 10*time.Second, "curl", "-sS", "-m", "5", "http://"+vip+"/")))
-	}
-	if strings.Join(got, "|") != "served by rs2|served by rs1|served by rs2|served by rs1" {
-		t.Fatalf("answers %q", got)
-	}
-	// FullNAT through the TUN device: the host routes the local address
-	// into the device too, and the real servers reach it by their
-	// default route (the director host).
-	laddr := "192.0.2.200"
-	run(t, topo.DirectorNS, 5*time.Second, "ip", "route", "add", laddr+"/32", "dev", "gdtun0")
-	e.mustIpvsadm(t, "-D", "-t", vip+":80")
-	e.mustIpvsadm(t, "-A", "-t", vip+":80", "-s", "rr")
-	e.mustIpvsadm(t, "--add-laddr", "-z", laddr, "-t", vip+":80")
-	for _, r := range topo.Reals {
-		e.mustIpvsadm(t, "-a", "-t", vip+":80", "-r", r.RIP.String()+":80", "-b")
-	}
-	got = got[:0]
-	for i := 0; i < 2; i++ {
-		body := run(t, topo.ClientNS, 10*time.Second, "curl", "-sS", "-m", "5", "-D", "-", "http://"+vip+"/")
-		if !strings.Contains(body, "X-Client-Addr: "+laddr+":") {
-			t.Errorf("FullNAT over TUN: the real server did not see the local address:\n%s", body)
+		out := run(t, e.ClientNS, 10*time.Second, "curl", "-sS", "-m", "5", "-D", "-", "http://"+vip+"/")
+		if method == "-b" && !strings.Contains(out, "X-Client-Addr: "+f.host(f.laddr)+":") {
+			t.Errorf("%s FullNAT: the real server did not see the local address:\n%s", f.name, out)
 		}
-		got = append(got, body[strings.LastIndex(body, "served by"):])
+		got = append(got, strings.TrimSpace(out[strings.LastIndex(out, "served by"):]))
 	}
-	if len(got) != 2 || got[0] == got[1] {
-		t.Errorf("FullNAT over TUN answers %q", got)
+	for i := 0; i < 2; i++ {
+		got = append(got, run(t, e.ClientNS, 10*time.Second, "sh", "-c", "printf q | socat -t 0.5 - "+f.udp+":"+vip+":53"))
+	}
+	if want := "served by rs2|served by rs1|served by rs2|served by rs1|rs2:q|rs1:q"; strings.Join(got, "|") != want {
+		t.Fatalf("%s %s over TUN: answers %q, want %q", f.name, method, got, want)
+	}
+	t.Logf("%s %s through %s: %q", f.name, method, tunDev, got)
+	e.mustIpvsadm(t, "-D", "-t", vip+":80")
+	e.mustIpvsadm(t, "-D", "-u", vip+":53")
+}
+
+// stopTunFed stops the director and checks the TUN device went with it.
+func (e *env) stopTunFed(t *testing.T) {
+	t.Helper()
+	if err := e.dir.Stop(); err != nil {
+		t.Logf("stop: %v", err)
+	}
+	if out, err := run2(e.DirectorNS, "ip", "link", "show", tunDev); err == nil {
+		t.Errorf("TUN device left behind after SIGTERM: %s", out)
+	}
+}
+
+// TestTunFedNAT: gdirector fed by a TUN device instead of raw sockets, on
+// the NAT lab, IPv4 and IPv6, TCP and UDP. The director's host routes VIP
+// traffic into the device, and the real servers' replies too (a source
+// rule: from the real-server network, coming in on eth1). gdirector NATs
+// and writes the packets back for the host to route. Then the same with
+// FullNAT: the host routes the local address into the device, and the real
+// servers reach it by their default route (the director host). DR is
+// refused with a clear error there.
+func TestTunFedNAT(t *testing.T) {
+	e := newTunFedEnv(t, "nat")
+	fams := tunFedFamilies(e)
+	for _, c := range [][]string{
+		{"ip", "route", "add", e.VIP.String() + "/32", "dev", tunDev},
+		{"ip", "rule", "add", "from", e.RealNet.String(), "iif", e.DirRealIf, "lookup", "100"},
+		{"ip", "route", "add", "default", "dev", tunDev, "table", "100"},
+		{"ip", "route", "add", fams[0].laddr.String() + "/32", "dev", tunDev},
+		{"ip", "-6", "route", "add", e.VIP6.String() + "/128", "dev", tunDev},
+		{"ip", "-6", "rule", "add", "from", e.RealNet6.String(), "iif", e.DirRealIf, "lookup", "100"},
+		{"ip", "-6", "route", "add", "default", "dev", tunDev, "table", "100"},
+		{"ip", "-6", "route", "add", fams[1].laddr.String() + "/128", "dev", tunDev},
+	} {
+		run(t, e.DirectorNS, 5*time.Second, c...)
+	}
+	// The client reaches the VIPs through the director as a router now.
+	run(t, e.ClientNS, 5*time.Second, "ip", "route", "replace", e.VIPNet.String(), "via", e.DIPClient.String())
+	run(t, e.ClientNS, 5*time.Second, "ip", "-6", "route", "replace", e.VIPNet6.String(), "via", e.DIP6Client.String())
+
+	for _, f := range fams {
+		e.tunFedRound(t, f, "-m")
+		e.tunFedRound(t, f, "-b")
 	}
 	// DR needs layer 2: refused on a TUN-fed director.
+	vip := e.VIP.String()
 	e.mustIpvsadm(t, "-A", "-t", vip+":81", "-s", "rr")
-	_, stderr, code := e.ipvsadm(t, "-a", "-t", vip+":81", "-r", topo.Reals[0].RIP.String()+":81", "-g")
+	_, stderr, code := e.ipvsadm(t, "-a", "-t", vip+":81", "-r", e.Reals[0].RIP.String()+":81", "-g")
 	if code == 0 || !strings.Contains(stderr, "TUN") {
 		t.Errorf("-g on a TUN-fed director: exit %d, %q", code, stderr)
 	}
-	if err := p.Stop(); err != nil {
-		t.Logf("stop: %v", err)
+	e.stopTunFed(t)
+}
+
+// TestTunFedTUN: the TUN method (-i) on a TUN-fed director, on the TUN lab,
+// IPv4 (IPIP) and IPv6 (ip6ip6), TCP and UDP. The host routes the VIPs into
+// the device; gdirector writes back the encapsulated packets, outer source
+// the director's address, which the host routes to the real servers.
+func TestTunFedTUN(t *testing.T) {
+	e := newTunFedEnv(t, "tun")
+	for _, c := range [][]string{
+		{"ip", "route", "add", e.VIP.String() + "/32", "dev", tunDev},
+		{"ip", "-6", "route", "add", e.VIP6.String() + "/128", "dev", tunDev},
+	} {
+		run(t, e.DirectorNS, 5*time.Second, c...)
 	}
-	if out, err := run2(topo.DirectorNS, "ip", "link", "show", "gdtun0"); err == nil {
-		t.Errorf("TUN device left behind after SIGTERM: %s", out)
+	link := startCapture(t, e.SwitchNS, "dir", "ip proto 4 or ip6 proto 41")
+	for _, f := range tunFedFamilies(e) {
+		e.tunFedRound(t, f, "-i")
 	}
+	rips := map[netip.Addr]bool{}
+	for _, r := range e.Reals {
+		rips[r.RIP], rips[r.RIP6] = true, true
+	}
+	var v4, v6 int
+	for _, p := range packets(t, link.stop(t)) {
+		var src, dst, innerDst netip.Addr
+		if ip := ipv4(p); ip != nil {
+			src, dst = addrOf(ip.SrcIP), addrOf(ip.DstIP)
+			if len(ip.Payload) >= 20 {
+				innerDst = addrOf(ip.Payload[16:20])
+			}
+			if src == e.DIPReal {
+				v4++
+			}
+		} else if ip := ipv6Of(p); ip != nil {
+			src, dst = addrOf(ip.SrcIP), addrOf(ip.DstIP)
+			if len(ip.Payload) >= 40 {
+				innerDst = addrOf(ip.Payload[24:40])
+			}
+			if src == e.DIP6Real {
+				v6++
+			}
+		}
+		if (src != e.DIPReal && src != e.DIP6Real) || !rips[dst] || (innerDst != e.VIP && innerDst != e.VIP6) {
+			t.Errorf("tunnelled packet %v → %v carrying a packet to %v; want DIP → RIP carrying a packet to the VIP", src, dst, innerDst)
+		}
+	}
+	if v4 == 0 || v6 == 0 {
+		t.Errorf("on the director's link: %d IPIP and %d ip6ip6 packets", v4, v6)
+	}
+	t.Logf("the host routed %d IPIP packets %v → RIP and %d ip6ip6 packets %v → RIP6 that gdirector wrote to %s", v4, e.DIPReal, v6, e.DIP6Real, tunDev)
+	e.stopTunFed(t)
 }

@@ -21,7 +21,7 @@ type DemoOptions struct {
 	Bin      string // the gdirector binary run in the namespaces
 	Self     string // how the user invokes gdirector, for printed hints; "" = Bin
 	Prefix   string // namespace prefix; "" = DefaultPrefix()
-	Mode     string // "nat" (default) or "dr"
+	Mode     string // "nat" (default), "dr", "tun" or "fullnat"
 	Requests int    // HTTP requests to send; 0 = 6
 	Keep     bool   // leave the lab running and print how to use it
 	IPv6     bool   // dual-stack lab: the same services and requests on VIP6 too
@@ -60,8 +60,10 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		build, method = BuildDR, "-g"
 	case "tun":
 		build, method = BuildTUN, "-i"
+	case "fullnat":
+		build, method = BuildFullNAT, "-b"
 	default:
-		return fmt.Errorf("lab: unknown mode %q (want nat, dr or tun)", opt.Mode)
+		return fmt.Errorf("lab: unknown mode %q (want nat, dr, tun or fullnat)", opt.Mode)
 	}
 	fmt.Fprintf(out, "Building the LVS-%s lab %q in network namespaces...\n", strings.ToUpper(opt.Mode), opt.Prefix)
 	t, err := build(Options{Prefix: opt.Prefix, IPv6: opt.IPv6})
@@ -107,19 +109,28 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		strings.Join(t.DirIfaces, " --iface "), sock, t.DirectorNS)
 
 	type family struct {
-		vip  netip.Addr
-		rip  func(Real) netip.Addr
-		cip  netip.Addr
-		host string // the VIP as in a URL or ADDR:PORT
+		vip   netip.Addr
+		rip   func(Real) netip.Addr
+		cip   netip.Addr
+		host  string     // the VIP as in a URL or ADDR:PORT
+		laddr netip.Addr // FullNAT local address
 	}
-	fams := []family{{t.VIP, func(r Real) netip.Addr { return r.RIP }, t.CIP, t.VIP.String()}}
+	fams := []family{{t.VIP, func(r Real) netip.Addr { return r.RIP }, t.CIP, t.VIP.String(), FullNATLocalAddr}}
 	if t.DualStack() {
-		fams = append(fams, family{t.VIP6, func(r Real) netip.Addr { return r.RIP6 }, t.CIP6, "[" + t.VIP6.String() + "]"})
+		fams = append(fams, family{t.VIP6, func(r Real) netip.Addr { return r.RIP6 }, t.CIP6, "[" + t.VIP6.String() + "]", FullNATLocalAddr6})
 	}
 	for _, f := range fams {
 		cmds := [][]string{
 			{"-A", "-t", f.host + ":80", "-s", "rr"},
 			{"-A", "-u", f.host + ":53", "-s", "rr"},
+		}
+		if opt.Mode == "fullnat" {
+			// The real servers have no route to the client: they answer
+			// the director's local address, which FullNAT puts in place
+			// of the client's.
+			cmds = append(cmds,
+				[]string{"--add-laddr", "-z", f.laddr.String(), "-t", f.host + ":80"},
+				[]string{"--add-laddr", "-z", f.laddr.String(), "-u", f.host + ":53"})
 		}
 		for _, r := range t.Reals {
 			rip := netip.AddrPortFrom(f.rip(r), 0).String()

@@ -488,7 +488,12 @@ func (t *Topology) Describe() string {
 	}
 	var s strings.Builder
 	pfx := func(a netip.Addr, n netip.Prefix) string { return netip.PrefixFrom(a, n.Bits()).String() }
-	fmt.Fprintf(&s, "gdirector lab %q: LVS-NAT, %d real server(s), VIP %s\n\n", t.Prefix(), len(t.Reals), t.VIP)
+	fullnat := t.Mode == "fullnat"
+	title, gw, gw6 := "LVS-NAT", "default via "+t.DIPReal.String(), "default via "+t.DIP6Real.String()
+	if fullnat {
+		title, gw, gw6 = "LVS-FullNAT", "no default route", "no default route"
+	}
+	fmt.Fprintf(&s, "gdirector lab %q: %s, %d real server(s), VIP %s\n\n", t.Prefix(), title, len(t.Reals), t.VIP)
 	fmt.Fprintf(&s, "  client    [%s]\n", t.ClientNS)
 	fmt.Fprintf(&s, "    %-5s %-18s route %s dev %s (on-link: ARPs for the VIP)\n",
 		t.ClientIf, pfx(t.CIP, t.ClientNet), t.VIPNet, t.ClientIf)
@@ -501,15 +506,22 @@ func (t *Topology) Describe() string {
 	fmt.Fprintf(&s, "  switch    [%s]   bridge %s (STP off, forward delay 0)\n", t.SwitchNS, t.Bridge)
 	fmt.Fprintf(&s, "    +- %s\n", t.DirSwitchPort)
 	for _, r := range t.Reals {
-		fmt.Fprintf(&s, "    +- %-10s ---- %-5s %-18s %-5s [%s]  default via %s\n",
-			r.SwitchPort, r.If, pfx(r.RIP, t.RealNet), r.Name, r.NS, t.DIPReal)
+		fmt.Fprintf(&s, "    +- %-10s ---- %-5s %-18s %-5s [%s]  %s\n",
+			r.SwitchPort, r.If, pfx(r.RIP, t.RealNet), r.Name, r.NS, gw)
+	}
+	if fullnat {
+		fmt.Fprintf(&s, "\n  FullNAT local address %s (answered in userspace): the real servers see it\n", FullNATLocalAddr)
+		fmt.Fprintf(&s, "  instead of the client, and answer it on their own segment.\n")
+		if t.DualStack() {
+			fmt.Fprintf(&s, "  IPv6 local address %s.\n", FullNATLocalAddr6)
+		}
 	}
 	if t.DualStack() {
 		fmt.Fprintf(&s, "\n  IPv6 (no DAD): VIP6 %s (neighbour solicitations answered in userspace)\n", t.VIP6)
 		fmt.Fprintf(&s, "    client   %s %s, route %s dev %s\n", t.ClientIf, pfx(t.CIP6, t.ClientNet6), t.VIPNet6, t.ClientIf)
 		fmt.Fprintf(&s, "    director %s %s, %s %s\n", t.DirClientIf, pfx(t.DIP6Client, t.ClientNet6), t.DirRealIf, pfx(t.DIP6Real, t.RealNet6))
 		for _, r := range t.Reals {
-			fmt.Fprintf(&s, "    %-8s %s %s, default via %s\n", r.Name, r.If, pfx(r.RIP6, t.RealNet6), t.DIP6Real)
+			fmt.Fprintf(&s, "    %-8s %s %s, %s\n", r.Name, r.If, pfx(r.RIP6, t.RealNet6), gw6)
 		}
 	}
 	return s.String()

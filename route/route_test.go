@@ -1,14 +1,18 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/gdirector/gdirector/internal/nsutil"
 	"github.com/gdirector/gdirector/internal/roottest"
@@ -85,5 +89,45 @@ func TestNetlink(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBlackholesSync(t *testing.T) {
+	var added, removed []string
+	b := NewBlackholes()
+	b.add = func(r *netlink.Route) error {
+		if r.Type != unix.RTN_BLACKHOLE || r.Protocol != ProtoGdirector {
+			t.Errorf("route %+v is not a gdirector blackhole", r)
+		}
+		if r.Dst.IP.Equal(net.ParseIP("192.0.2.99")) {
+			return errors.New("refused")
+		}
+		added = append(added, r.Dst.String())
+		return nil
+	}
+	b.del = func(r *netlink.Route) error { removed = append(removed, r.Dst.String()); return nil }
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+	if err := b.Sync([]netip.Addr{a("192.0.2.10"), a("2001:db8:2::10"), a("::ffff:192.0.2.10")}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(added)
+	if got := strings.Join(added, " "); got != "192.0.2.10/32 2001:db8:2::10/128" {
+		t.Fatalf("added %q", got)
+	}
+	added = nil
+	if err := b.Sync([]netip.Addr{a("2001:db8:2::10"), a("192.0.2.99")}); err == nil {
+		t.Fatal("a refused route reported no error")
+	}
+	if len(added) != 0 || strings.Join(removed, " ") != "192.0.2.10/32" {
+		t.Fatalf("second sync added %q removed %q", added, removed)
+	}
+	removed = nil
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// 192.0.2.99 was never installed, so Close removes only the IPv6 one.
+	if strings.Join(removed, " ") != "2001:db8:2::10/128" {
+		t.Fatalf("close removed %q", removed)
 	}
 }

@@ -2,7 +2,7 @@
 //
 //	gdirector run --iface NAME [--iface NAME…] [--ctl PATH]   start the daemon
 //	gdirector ipvsadm ARGS…                                    ipvsadm, talking to the daemon
-//	gdirector lab [--mode nat|dr|tun] [--keep]                     build and demo an LVS lab (root)
+//	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep]    build and demo an LVS lab (root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
 //
@@ -40,7 +40,7 @@ commands:
         start the director on those interfaces with an empty table
   ipvsadm ARGS...
         configure and list the running director with ipvsadm's syntax
-  lab [--mode nat|dr|tun] [--keep] [--requests N] [--clean PREFIX]
+  lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
         run a small real server that names itself in every answer
