@@ -12,7 +12,9 @@
 // blackhole route in the host kernel for each owned address (VIPs, FullNAT
 // local addresses), so that the kernel drops its own copy of their traffic
 // silently instead of answering it (route.Blackholes); they are removed on
-// exit.
+// exit. For IPv6 owned addresses it joins their solicited-node multicast
+// groups on every interface, so NICs that filter multicast still deliver
+// the Neighbor Solicitations gdirector answers.
 package daemon
 
 import (
@@ -26,6 +28,7 @@ import (
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/datapath"
+	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/internal/sysctl"
 	"github.com/gdirector/gdirector/ipvsadm"
@@ -196,10 +199,14 @@ func Run(ctx context.Context, opt Options) (err error) {
 			logf("gdirector: BPF filter: %v; accepting all IP traffic", err)
 			f = nil
 		}
+		groups := SolicitedNodeGroups(vips)
 		for _, d := range devs {
 			if fd, ok := d.(*afpacket.Device); ok {
 				if err := fd.SetFilter(f); err != nil {
 					logf("gdirector: set filter on %s: %v", d.Name(), err)
+				}
+				if err := fd.SetMulticast(groups); err != nil {
+					logf("gdirector: %v", err)
 				}
 			}
 		}
@@ -257,6 +264,26 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}
 	}
 	return err
+}
+
+// SolicitedNodeGroups returns the Ethernet multicast groups of the
+// solicited-node addresses of the IPv6 addresses among addrs, without
+// duplicates: what each interface must receive for gdirector to hear the
+// Neighbor Solicitations for addresses the host kernel does not own.
+func SolicitedNodeGroups(addrs []netip.Addr) [][6]byte {
+	var out [][6]byte
+	seen := map[[6]byte]bool{}
+	for _, a := range addrs {
+		if !a.Is6() || a.Is4In6() {
+			continue
+		}
+		_, mac := header.SolicitedNode(a.As16())
+		if !seen[mac] {
+			seen[mac] = true
+			out = append(out, mac)
+		}
+	}
+	return out
 }
 
 // Addresses returns the VIPs and the real-server addresses of t, the

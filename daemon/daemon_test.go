@@ -41,3 +41,12 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		t.Errorf("missing interface: %v", err)
 	}
 }
+
+func TestSolicitedNodeGroups(t *testing.T) {
+	a := netip.MustParseAddr
+	got := SolicitedNodeGroups([]netip.Addr{a("192.0.2.10"), a("2001:db8:2::10"), a("2001:db8:9::10"), a("2001:db8:3::1:2345"), a("::ffff:192.0.2.11")})
+	want := [][6]byte{{0x33, 0x33, 0xff, 0, 0, 0x10}, {0x33, 0x33, 0xff, 0x01, 0x23, 0x45}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("groups %x, want %x (IPv4 skipped, the shared group once)", got, want)
+	}
+}

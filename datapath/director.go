@@ -53,7 +53,10 @@ type Director struct {
 
 	workers []*Worker
 	slow    counters // drops and sends counted off the hot path
-	slowMu  sync.Mutex
+	// slowIPID numbers the outer headers of tunnel frames the resolver
+	// encapsulates after parking them (its goroutine only).
+	slowIPID uint16
+	slowMu   sync.Mutex
 }
 
 // vipSet is the set of virtual addresses of one table snapshot.

@@ -212,3 +212,46 @@ func TestMethodEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestTunnelParksUnresolved: a TUN connection whose real server has no
+// known next hop (here: a dest the rig never resolved) parks the client's
+// packet; once ARP answers, the resolver encapsulates it, outer header
+// DIP → RIP, and sends it to the learned MAC.
+func TestTunnelParksUnresolved(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	rip3 := netip.MustParseAddr("203.0.113.13")
+	d3 := vs.NewDest(rip3, 80, vs.Tunnel, 1)
+	r.svc.Dests = []*vs.Dest{d3}
+	r.svc.Sched.Update(r.svc)
+	syn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, DF: true})
+	dev, _, why := step(t, r.w, r.clk.Now(), syn)
+	if dev != -1 || why != forward.Pass {
+		t.Fatalf("unresolved tunnel: dev %d %v, want parked", dev, why)
+	}
+	r.d.res.park(<-r.d.parkCh)
+	if len(r.rdev.sent) != 1 {
+		t.Fatalf("%d frames on the real-server side, want one ARP request", len(r.rdev.sent))
+	}
+	mac := pkt.MAC(0x33)
+	rep := make([]byte, 60)
+	header.PutARP(rep, macDirR, mac, header.ARPReply, mac, rip3.As4(), macDirR, dip2.As4())
+	step(t, r.wr, r.clk.Now(), rep)
+	r.d.res.learn(<-r.d.learnCh)
+	if len(r.rdev.sent) != 2 {
+		t.Fatalf("parked frame not sent: %d frames", len(r.rdev.sent))
+	}
+	out := r.rdev.sent[1]
+	var p header.Parsed
+	if st := header.Decode(out, &p); st != header.OK {
+		t.Fatal(st)
+	}
+	if e := header.Ethernet(out); e.Dst() != mac || e.Src() != macDirR {
+		t.Fatalf("MACs %x", out[:12])
+	}
+	if p.Proto != header.ProtoIPIP || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip3 || !bytes.Equal(out[34:], syn[14:]) {
+		t.Fatalf("outer %v → %v proto %d, inner equal %v", header.AddrFrom16(p.Src), header.AddrFrom16(p.Dst), p.Proto, bytes.Equal(out[34:], syn[14:]))
+	}
+	if header.Checksum(out[14:34], 0) != 0 || !header.IPv4(out[14:]).DF() {
+		t.Fatal("outer header checksum or DF")
+	}
+}

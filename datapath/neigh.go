@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gdirector/gdirector/forward"
+	"github.com/gdirector/gdirector/forward/tun"
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/link"
 )
@@ -55,8 +56,9 @@ const (
 )
 
 type parked struct {
-	dst   [16]byte
-	frame []byte
+	dst    [16]byte
+	frame  []byte
+	tunnel bool // the inner packet of a TUN connection, not yet encapsulated
 }
 
 type learned struct {
@@ -70,7 +72,7 @@ type learned struct {
 type pending struct {
 	route    Route
 	dev      int
-	frames   [][]byte
+	frames   []parked
 	tries    int
 	lastSent time.Time
 	failed   time.Time // when negative; frames are refused until negativeFor passes
@@ -130,14 +132,14 @@ func (r *resolver) run(done <-chan struct{}) {
 func (r *resolver) park(p parked) {
 	pd := r.want(p.dst)
 	if pd == nil { // resolved meanwhile: send now
-		r.d.sendResolved(p.dst, p.frame)
+		r.d.sendResolved(p)
 		return
 	}
 	if !pd.failed.IsZero() || len(pd.frames) >= parkPerDest || r.nparked >= parkTotal {
 		r.d.countSlow(forward.DropNeighbour)
 		return
 	}
-	pd.frames = append(pd.frames, p.frame)
+	pd.frames = append(pd.frames, p)
 	r.nparked++
 }
 
@@ -288,7 +290,7 @@ func (r *resolver) publish(dst, hop [16]byte, l learned, src netip.Addr) {
 	r.d.nh.Store(&nt)
 	if pd := r.pend[dst]; pd != nil {
 		for _, f := range pd.frames {
-			r.d.sendResolved(dst, f)
+			r.d.sendResolved(f)
 		}
 		r.nparked -= len(pd.frames)
 		delete(r.pend, dst)
@@ -387,19 +389,38 @@ func (d *Director) sendGratuitousARP(vip [4]byte) {
 	}
 }
 
-// sendResolved writes a parked frame (headroom included) now that dst has
-// a next hop.
-func (d *Director) sendResolved(dst [16]byte, frame []byte) {
-	h, ok := d.nh.Load().get(dst)
+// sendResolved writes a parked frame (headroom included) now that its
+// destination has a next hop, encapsulating it first if it belongs to a
+// TUN connection.
+func (d *Director) sendResolved(pk parked) {
+	h, ok := d.nh.Load().get(pk.dst)
 	if !ok {
 		d.countSlow(forward.DropNeighbour)
 		return
 	}
 	dv := d.devs[h.dev]
-	e := header.Ethernet(frame[link.Headroom:])
+	frame, off := pk.frame, link.Headroom
+	if pk.tunnel {
+		var p header.Parsed
+		if header.Decode(frame[off:], &p) != header.OK {
+			d.countSlow(forward.DropDecode)
+			return
+		}
+		d.slowIPID++ // only the resolver goroutine sends parked frames
+		id := d.slowIPID
+		o, n, r := tun.Encap(frame, off, len(frame)-off, &p, h.src, pk.dst, id, dv.MTU())
+		if r != forward.Pass {
+			// Too big for the tunnel: the client's retransmission meets
+			// the resolved next hop and gets frag-needed on the fast path.
+			d.countSlow(r)
+			return
+		}
+		frame, off = frame[:o+n], o
+	}
+	e := header.Ethernet(frame[off:])
 	e.SetDst(h.mac)
 	e.SetSrc(dv.HardwareAddr())
-	if _, err := dv.Write([][]byte{frame}, link.Headroom); err != nil {
+	if _, err := dv.Write([][]byte{frame}, off); err != nil {
 		d.countSlow(forward.DropTx)
 		return
 	}

@@ -326,12 +326,12 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []by
 	h, ok := w.nh.get(c.DAddr)
 	if !ok {
 		// Dests are resolved when they are added; this is the rare race
-		// with a first packet. Ask again and let the client retransmit.
-		select {
-		case w.d.resolveCh <- c.DAddr:
-		default:
-		}
-		return w.drop(forward.DropNeighbour)
+		// with a first packet (or a next hop that expired). Park the
+		// inner frame, headroom included: the resolver encapsulates it
+		// once it knows the source address and the link.
+		count(c, forward.In, size)
+		atomic.AddUint64(&w.c.in, 1)
+		return w.park(c.DAddr, frame, true)
 	}
 	w.ipID++
 	off, n, r := tun.Encap(frame, link.Headroom, len(frame)-link.Headroom, p, h.src, c.DAddr, w.ipID, w.mtus[h.dev])
@@ -546,15 +546,7 @@ func count(c *conntrack.Conn, dir forward.Dir, size uint64) {
 func (w *Worker) l2(frame []byte, dst [16]byte) (int, []byte, forward.Reason) {
 	h, ok := w.nh.get(dst)
 	if !ok {
-		cp := make([]byte, len(frame))
-		copy(cp, frame)
-		select {
-		case w.d.parkCh <- parked{dst: dst, frame: cp}:
-			atomic.AddUint64(&w.c.parked, 1)
-			return -1, nil, forward.Pass
-		default:
-			return w.drop(forward.DropNeighbour)
-		}
+		return w.park(dst, frame, false)
 	}
 	if w.p.End-w.p.L3 > w.mtus[h.dev] {
 		return w.drop(forward.DropMTU)
@@ -564,6 +556,21 @@ func (w *Worker) l2(frame []byte, dst [16]byte) (int, []byte, forward.Reason) {
 	e.SetDst(h.mac)
 	e.SetSrc(w.macs[h.dev])
 	return h.dev, f, forward.Pass
+}
+
+// park hands a copy of frame (headroom included) to the resolver until
+// dst's next hop is known; tunnel frames are still to be encapsulated.
+// The allocation happens once per frame of an unresolved burst (slow path).
+func (w *Worker) park(dst [16]byte, frame []byte, tunnel bool) (int, []byte, forward.Reason) {
+	cp := make([]byte, len(frame))
+	copy(cp, frame)
+	select {
+	case w.d.parkCh <- parked{dst: dst, frame: cp, tunnel: tunnel}:
+		atomic.AddUint64(&w.c.parked, 1)
+		return -1, nil, forward.Pass
+	default:
+		return w.drop(forward.DropNeighbour)
+	}
 }
 
 // arp answers requests for VIPs in place and gleans what it learns.

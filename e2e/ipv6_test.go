@@ -105,6 +105,11 @@ func TestNATIPv6(t *testing.T) {
 	if out := run(t, e.DirectorNS, 5*time.Second, "ip", "-6", "route", "show", "proto", "250"); !strings.Contains(out, "blackhole "+e.VIP6.String()) {
 		t.Errorf("no blackhole route for VIP6 on the director:\n%s", out)
 	}
+	// It joined VIP6's solicited-node group (33:33:ff:00:00:10) on the
+	// client side, for NICs that filter multicast.
+	if out := run(t, e.DirectorNS, 5*time.Second, "ip", "maddr", "show", "dev", e.DirClientIf); !strings.Contains(out, "33:33:ff:00:00:10") {
+		t.Errorf("the director did not join VIP6's solicited-node group:\n%s", out)
+	}
 	kernelCap := startCapture(t, e.DirectorNS, "any", "icmp6 and ip6[40] < 128")
 	clientCap := startCapture(t, e.ClientNS, e.ClientIf, "ip6 and (tcp or udp)")
 	rsCap := startCapture(t, e.Reals[0].NS, e.Reals[0].If, "ip6 and (tcp or udp)")

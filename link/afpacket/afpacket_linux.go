@@ -105,6 +105,9 @@ type Device struct {
 
 	kmu              sync.Mutex // PACKET_STATISTICS resets on read
 	kPackets, kDrops uint64
+
+	mcMu  sync.Mutex       // guards mcast
+	mcast map[[6]byte]bool // link-layer multicast groups joined (SetMulticast)
 }
 
 var _ link.Device = (*Device)(nil)
@@ -269,6 +272,60 @@ func (d *Device) SetFilter(f []bpf.RawInstruction) error {
 	}
 	if err := attachFilter(d.fd, f); err != nil {
 		return fmt.Errorf("afpacket: %w", err)
+	}
+	return nil
+}
+
+// SetMulticast makes the interface receive exactly the given link-layer
+// multicast groups on the socket's behalf (PACKET_ADD_MEMBERSHIP and
+// PACKET_DROP_MEMBERSHIP with PACKET_MR_MULTICAST), beyond the groups the
+// host joined itself. gdirector joins the solicited-node group of every
+// IPv6 address it owns but the kernel does not (33:33:ff:xx:xx:xx), so a
+// NIC that filters multicast still delivers the Neighbor Solicitations
+// for them. The memberships end with the socket.
+func (d *Device) SetMulticast(groups [][6]byte) error {
+	d.fdMu.RLock()
+	defer d.fdMu.RUnlock()
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	d.mcMu.Lock()
+	defer d.mcMu.Unlock()
+	if d.mcast == nil {
+		d.mcast = map[[6]byte]bool{}
+	}
+	want := make(map[[6]byte]bool, len(groups))
+	for _, g := range groups {
+		want[g] = true
+	}
+	var errs []error
+	for g := range d.mcast {
+		if !want[g] {
+			if err := d.membership(unix.PACKET_DROP_MEMBERSHIP, g); err != nil {
+				errs = append(errs, err)
+			}
+			delete(d.mcast, g)
+		}
+	}
+	for g := range want {
+		if d.mcast[g] {
+			continue
+		}
+		if err := d.membership(unix.PACKET_ADD_MEMBERSHIP, g); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.mcast[g] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Device) membership(op int, g [6]byte) error {
+	mr := unix.PacketMreq{Ifindex: int32(d.index), Type: unix.PACKET_MR_MULTICAST, Alen: 6}
+	copy(mr.Address[:], g[:])
+	if err := unix.SetsockoptPacketMreq(d.fd, unix.SOL_PACKET, op, &mr); err != nil {
+		name := map[int]string{unix.PACKET_ADD_MEMBERSHIP: "PACKET_ADD_MEMBERSHIP", unix.PACKET_DROP_MEMBERSHIP: "PACKET_DROP_MEMBERSHIP"}[op]
+		return fmt.Errorf("afpacket: %s %x on %s: %w", name, g, d.name, err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -518,5 +520,47 @@ func TestAuxdataParse(t *testing.T) {
 	h.SetLen(1000) // corrupt length
 	if auxdata(ctrl[:used], 0) != nil {
 		t.Fatal("auxdata past a corrupt header")
+	}
+}
+
+// maddrs returns the link-layer multicast addresses of ifname as `ip maddr`
+// lists them in the namespace.
+func (ns *netns) maddrs(t *testing.T, ifname string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns.name, "maddr", "show", "dev", ifname).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip maddr: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+// TestRootMulticast: SetMulticast joins and leaves link-layer groups on the
+// interface (visible in the kernel's list), and closing the socket leaves
+// them all.
+func TestRootMulticast(t *testing.T) {
+	lab := newVethLab(t)
+	d := lab.open(t, "vb", Options{})
+	g1 := [6]byte{0x33, 0x33, 0xff, 0x00, 0x00, 0x10}
+	g2 := [6]byte{0x33, 0x33, 0xff, 0x00, 0x01, 0x00}
+	if err := d.SetMulticast([][6]byte{g1, g2}); err != nil {
+		t.Fatal(err)
+	}
+	m := lab.maddrs(t, "vb")
+	if !strings.Contains(m, "33:33:ff:00:00:10") || !strings.Contains(m, "33:33:ff:00:01:00") {
+		t.Fatalf("groups not joined:\n%s", m)
+	}
+	if err := d.SetMulticast([][6]byte{g2}); err != nil {
+		t.Fatal(err)
+	}
+	m = lab.maddrs(t, "vb")
+	if strings.Contains(m, "33:33:ff:00:00:10") || !strings.Contains(m, "33:33:ff:00:01:00") {
+		t.Fatalf("after leaving g1:\n%s", m)
+	}
+	d.Close()
+	if m = lab.maddrs(t, "vb"); strings.Contains(m, "33:33:ff:00:01:00") {
+		t.Fatalf("membership outlived the socket:\n%s", m)
+	}
+	if err := d.SetMulticast([][6]byte{g1}); err != link.ErrClosed {
+		t.Fatalf("SetMulticast after Close: %v", err)
 	}
 }
