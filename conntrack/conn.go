@@ -12,13 +12,19 @@ import (
 // a client → VIP packet, LookupOut the key of a reply as the director
 // receives it. Addresses are 16 bytes, IPv4 in IPv4-mapped form (vs.Addr16).
 // Key is comparable and holds no pointers.
+//
+// Template selects persistence templates: a template is found only by a key
+// with Template set (LookupTemplate sets it), a connection only by one
+// without, so a packet can never be taken for a template (the kernel checks
+// IP_VS_CONN_F_TEMPLATE in its lookups likewise).
 type Key struct {
-	Proto vs.Proto
-	IPv6  bool
-	Src   [16]byte
-	Dst   [16]byte
-	SPort uint16
-	DPort uint16
+	Proto    vs.Proto
+	IPv6     bool
+	Template bool
+	Src      [16]byte
+	Dst      [16]byte
+	SPort    uint16
+	DPort    uint16
 }
 
 // Flags describe a connection (the kernel's IP_VS_CONN_F_* that matter here).
@@ -36,8 +42,10 @@ const (
 	// FlagOnePacket: UDP with ipvsadm -o. The connection is not hashed:
 	// it carries one packet and the caller deletes it right after.
 	FlagOnePacket
-	// FlagTemplate: a persistence template (reserved; counted in
-	// Dest.PersistConns, indexed in the in-index only, no state machine).
+	// FlagTemplate: a persistence template (ip_vs_sched_persist): counted
+	// in Dest.PersistConns, indexed in the in-index only under a Template
+	// key, no state machine; it expires Params.Timeout after its last use
+	// (Touch) but never while it controls connections.
 	FlagTemplate
 )
 
@@ -54,6 +62,13 @@ type Conn struct {
 	Svc  *vs.Service // for its Stats only; may be nil
 	tab  *Table
 
+	// control is the persistence template this connection was created
+	// under (the kernel's cp->control), nil for none; tmo is a template's
+	// timeout in ns (the service's persistence timeout); nControl, below,
+	// counts the live connections a template controls (cp->n_control).
+	control *Conn
+	tmo     int64
+
 	// word packs everything that changes: protocol state (bits 0-3),
 	// mutable flags (bits 4-7) and the expiry time in units of 256 ns
 	// (bits 8-63, signed). One word means one CAS per packet and a
@@ -66,6 +81,8 @@ type Conn struct {
 	IPv6  bool
 	Fwd   vs.FwdMethod
 	fixed uint8 // immutable flags: fixOnePacket, fixTemplate
+
+	nControl atomic.Int32 // in the tail that would be padding
 }
 
 const (
@@ -140,9 +157,32 @@ func (c *Conn) Flags() Flags {
 // using it for one more packet is harmless.
 func (c *Conn) Alive() bool { return c.word.Load()&wDead == 0 }
 
-// InKey returns the key under which LookupIn finds c: client → VIP.
+// InKey returns the key under which LookupIn finds c: client → VIP (for a
+// template, LookupTemplate: client network → VIP or mark).
 func (c *Conn) InKey() Key {
-	return Key{Proto: c.Proto, IPv6: c.IPv6, Src: c.CAddr, Dst: c.VAddr, SPort: c.CPort, DPort: c.VPort}
+	return Key{Proto: c.Proto, IPv6: c.IPv6, Template: c.fixed&fixTemplate != 0, Src: c.CAddr, Dst: c.VAddr, SPort: c.CPort, DPort: c.VPort}
+}
+
+// Control returns the persistence template that controls c, or nil.
+func (c *Conn) Control() *Conn { return c.control }
+
+// Controlled returns how many live connections a template controls.
+func (c *Conn) Controlled() int { return int(c.nControl.Load()) }
+
+// Touch restarts a template's timeout from now, as the kernel does each
+// time ip_vs_sched_persist uses a template. It does nothing on a dead
+// connection or one that is not a template.
+func (c *Conn) Touch(now int64) {
+	if c.fixed&fixTemplate == 0 {
+		return
+	}
+	nexp := expBits(now + c.tmo)
+	for {
+		w := c.word.Load()
+		if w&wDead != 0 || c.word.CompareAndSwap(w, w&wLowMask|nexp) {
+			return
+		}
+	}
 }
 
 // OutKey returns the key under which LookupOut finds c: a reply as the
@@ -166,7 +206,8 @@ func seesReplies(m vs.FwdMethod) bool { return m == vs.Masq || m == vs.FullNAT }
 
 func (c *Conn) matchIn(k *Key) bool {
 	return c.CPort == k.SPort && c.VPort == k.DPort && c.CAddr == k.Src &&
-		c.VAddr == k.Dst && c.Proto == k.Proto && c.IPv6 == k.IPv6
+		c.VAddr == k.Dst && c.Proto == k.Proto && c.IPv6 == k.IPv6 &&
+		(c.fixed&fixTemplate != 0) == k.Template
 }
 
 func (c *Conn) matchOut(k *Key) bool {
@@ -253,6 +294,9 @@ func (c *Conn) Update(now int64, dir Dir, tcpFlags uint8) {
 // (templates as persistent, others as inactive or active by their flag) and
 // mark the Dest overloaded when it reaches its upper threshold.
 func (c *Conn) bind(w uint64) {
+	if c.control != nil {
+		c.control.nControl.Add(1) // ip_vs_control_add
+	}
 	d := c.Dest
 	if d == nil {
 		return
@@ -273,6 +317,9 @@ func (c *Conn) bind(w uint64) {
 // unbind detaches a dead connection from its Dest like ip_vs_unbind_dest,
 // using the flags of w, the word the connection died with.
 func (c *Conn) unbind(w uint64) {
+	if c.control != nil {
+		c.control.nControl.Add(-1) // ip_vs_control_del
+	}
 	d := c.Dest
 	if d == nil {
 		return

@@ -18,6 +18,7 @@
 //     Dest.InactConns (PersistConns for templates), sets the Dest's overload
 //     flag at its upper threshold, and counts Stats.Conns of the Dest and
 //     Service (ip_vs_conn_stats).
+//
 //   - Conn.Update is the protocol's state_transition: for TCP the three
 //     transition tables of ip_vs_proto_tcp.c (input, output, input-only),
 //     the event picked from the flags with the priority RST, SYN, FIN, ACK
@@ -28,10 +29,13 @@
 //     back. Active states are ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK,
 //     as in current kernels (tcp_state_active_table). UDP just refreshes
 //     the UDP timeout and stays inactive, as in ip_vs_proto_udp.c.
+//
 //   - Expire, Delete and Flush end with ip_vs_unbind_dest: decrement
 //     InactConns or ActiveConns by the Inactive flag, clear overload by the
 //     thresholds.
+//
 //   - SetTimeouts is ip_vs_set_timeout (ipvsadm --set).
+//
 //   - LookupIn is ip_vs_conn_in_get. LookupOut is ip_vs_conn_out_get: the
 //     out-key of a NAT or FullNAT connection is DAddr:DPort → LAddr:LPort;
 //     for DR, TUN and Local the real server answers from the VIP, so it is
@@ -39,8 +43,16 @@
 //     port reused towards two VIPs served by the same real server does not
 //     collide).
 //
-// Not modelled yet: the secure_tcp (defense) tables, SCTP states,
-// connection templates beyond their accounting, and connection sync.
+//   - Persistence templates (FlagTemplate) are the kernel's connection
+//     templates: New with FlagTemplate and Params.Timeout creates one under
+//     a Template key (LookupTemplate finds it, LookupIn never does), Touch
+//     restarts its timeout on each use, a connection created with
+//     Params.Control counts in the template's Controlled (n_control) while
+//     it lives, and Expire leaves a template that still controls
+//     connections for another timeout, as ip_vs_conn_expire does.
+//
+// Not modelled yet: the secure_tcp (defense) tables, SCTP states and
+// connection sync.
 //
 // # Concurrency
 //
@@ -73,9 +85,11 @@
 //
 // # Memory
 //
-// A Conn is 112 bytes (its Go size class) and holds no copy of its keys;
-// each index slot is 9 bytes (a pointer and a control byte), at a load
-// between 0.58 and 0.875, so a connection costs about 140 bytes in all
+// A Conn is 128 bytes (its Go size class; persistence added the template
+// link, count and timeout to the 108 bytes of a plain connection) and
+// holds no copy of its keys; each index slot is 9 bytes (a pointer and a
+// control byte), at a load between 0.58 and 0.875, so a connection costs
+// about 155 bytes in all
 // (BenchmarkMemory measures it). Capacity bounds the number of
 // connections; ErrTableFull is returned beyond it.
 package conntrack

@@ -260,11 +260,14 @@ func hashKey(k *Key, s *[4]uint64) uint64 {
 	s1 := le.Uint64(k.Src[8:16])
 	d0 := le.Uint64(k.Dst[0:8])
 	d1 := le.Uint64(k.Dst[8:16])
-	var v6 uint64
+	var v6, tpl uint64
 	if k.IPv6 {
 		v6 = 1
 	}
-	t := uint64(k.SPort) | uint64(k.DPort)<<16 | uint64(k.Proto)<<32 | v6<<40
+	if k.Template {
+		tpl = 1
+	}
+	t := uint64(k.SPort) | uint64(k.DPort)<<16 | uint64(k.Proto)<<32 | v6<<40 | tpl<<41
 	h := mum(s0^s[0], s1^s[1])
 	h = mum(h^d0^s[2], d1^s[3])
 	return mum(h^t^s[1], 0x9e3779b97f4a7c15^s[2])

@@ -87,6 +87,22 @@ type Params struct {
 	Dest  *vs.Dest     // may be nil (no binding)
 	Svc   *vs.Service  // stats only; may be nil
 	Flags Flags        // FlagOnePacket (UDP only), FlagTemplate; others ignored
+	// Timeout is a template's lifetime after its last use, in ns (the
+	// service's persistence timeout); ignored for connections.
+	Timeout int64
+	// Control is the live template a persistent connection is created
+	// under (ip_vs_control_add): while the connection lives, the template
+	// does not expire. nil for none.
+	Control *Conn
+}
+
+// LookupTemplate returns the persistence template with key k (its Template
+// field is ignored and treated as set), or nil. Same properties as
+// LookupIn.
+func (t *Table) LookupTemplate(k *Key) *Conn {
+	tk := *k
+	tk.Template = true
+	return t.in.lookup(&tk, hashKey(&tk, &t.seed))
 }
 
 // LookupIn returns the connection of a client → VIP packet with key k, or
@@ -127,12 +143,18 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 	if p.Fwd == vs.FullNAT {
 		c.LAddr, c.LPort = p.LAddr, p.LPort
 	}
+	exp := now + newConnTimeout*sec
 	if p.Flags&FlagTemplate != 0 {
 		c.fixed |= fixTemplate
-	} else if p.Flags&FlagOnePacket != 0 && p.Proto == vs.UDP {
-		c.fixed |= fixOnePacket
+		c.tmo = p.Timeout
+		exp = now + p.Timeout
+	} else {
+		if p.Flags&FlagOnePacket != 0 && p.Proto == vs.UDP {
+			c.fixed |= fixOnePacket
+		}
+		c.control = p.Control
 	}
-	w := uint64(StateNone) | wInactive | expBits(now+newConnTimeout*sec)
+	w := uint64(StateNone) | wInactive | expBits(exp)
 	if !seesReplies(p.Fwd) {
 		w |= wNoOutput
 	}
@@ -218,6 +240,15 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 		w = c.word.Load()
 		if w&wDead != 0 || onlyExpiredAt != nil && !isExpired(w, *onlyExpiredAt) {
 			break
+		}
+		if onlyExpiredAt != nil && c.nControl.Load() > 0 {
+			// A template that still controls connections does not
+			// expire: its timer starts again (the kernel's
+			// expire_later).
+			if c.word.CompareAndSwap(w, w&wLowMask|expBits(*onlyExpiredAt+c.tmo)) {
+				break
+			}
+			continue
 		}
 		if c.word.CompareAndSwap(w, w|wDead) {
 			ok = true

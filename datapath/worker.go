@@ -203,13 +203,30 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	}
 	fl := &w.flow
 	*fl = vs.Flow{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
-	dest := svc.Sched.Schedule(svc, fl)
-	if dest == nil {
-		return w.drop(forward.DropNoDest)
+	var dest *vs.Dest
+	var tmpl *conntrack.Conn
+	if svc.Persistent() {
+		var r forward.Reason
+		if dest, tmpl, r = w.schedPersist(svc, fl); dest == nil {
+			return w.drop(r)
+		}
+	} else {
+		if svc.FwMark == 0 && p.DPort != svc.Port {
+			// A port-zero service that is not persistent: IPVS
+			// schedules port zero only in persistent services.
+			return w.drop(forward.DropNoService)
+		}
+		if dest = svc.Sched.Schedule(svc, fl); dest == nil {
+			return w.drop(forward.DropNoDest)
+		}
 	}
-	dport := dest.Port
-	if dport == 0 {
-		dport = p.DPort
+	// The real server's port, as IPVS chooses it: without persistence the
+	// dest's port unless it is 0; with persistence the dest's port only
+	// for a packet to the service's own port (a firewall-mark or port-zero
+	// service keeps the packet's port).
+	dport := p.DPort
+	if dest.Port != 0 && (tmpl == nil || p.DPort == svc.Port) {
+		dport = dest.Port
 	}
 	fwd := dest.FwdMethod()
 	laddr, lport := p.Src, p.SPort
@@ -238,7 +255,7 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		LAddr: laddr, LPort: lport,
 		Fwd:  fwd,
 		Dest: dest, Svc: svc,
-		Flags: flags,
+		Flags: flags, Control: tmpl,
 	})
 	if err != nil {
 		if errors.Is(err, conntrack.ErrTableFull) {
