@@ -155,6 +155,7 @@ type Manager struct {
 	check    func(DestConfig) error
 
 	services []*service // in the order they were added
+	marks    []vs.MarkRule
 	trash    []*trashed
 	timeouts [3]int // when there is no store
 }
@@ -625,7 +626,7 @@ func (m *Manager) publish(changed *service, update bool) {
 		svcs[i] = s.cur
 	}
 	m.purgeTrash()
-	t := vs.NewTable(svcs)
+	t := vs.NewTableMarks(svcs, m.marks)
 	m.table.Store(t)
 	if m.onChange != nil {
 		m.onChange(t)

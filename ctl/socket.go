@@ -14,9 +14,11 @@ import (
 	"time"
 )
 
-// Request is one command sent on the control socket: ipvsadm's arguments
-// without the program name.
+// Request is one command sent on the control socket: the command ("" for
+// ipvsadm, else a gdirector command such as "mark") and its arguments
+// without the program or command name.
 type Request struct {
+	Cmd  string   `json:"cmd,omitempty"`
 	Argv []string `json:"argv"`
 }
 
@@ -58,6 +60,18 @@ const (
 func Serve(ctx context.Context, path string, h Handler, ready ...func()) error {
 	if h == nil {
 		return errors.New("ctl: nil handler")
+	}
+	return ServeMux(ctx, path, map[string]Handler{"": h}, ready...)
+}
+
+// ServeMux is Serve with one handler per command (Request.Cmd; "" is
+// ipvsadm). A request for a command without a handler is answered with
+// exit code 2.
+func ServeMux(ctx context.Context, path string, handlers map[string]Handler, ready ...func()) error {
+	for cmd, h := range handlers {
+		if h == nil {
+			return fmt.Errorf("ctl: nil handler for %q", cmd)
+		}
 	}
 	if err := clearStale(path); err != nil {
 		return err
@@ -116,7 +130,7 @@ func Serve(ctx context.Context, path string, h Handler, ready ...func()) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveConn(c, h)
+			serveConn(c, handlers)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
@@ -196,7 +210,7 @@ func listen(path string) (*net.UnixListener, error) {
 
 // serveConn answers request lines until the client closes, idles out or
 // sends a malformed request.
-func serveConn(c net.Conn, h Handler) {
+func serveConn(c net.Conn, handlers map[string]Handler) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	enc := json.NewEncoder(c)
 	for {
@@ -213,7 +227,13 @@ func serveConn(c net.Conn, h Handler) {
 			enc.Encode(Response{Stderr: fmt.Sprintf("gdirector: bad request: %v\n", err), Code: 2})
 			return
 		}
-		resp := call(h, req.Argv)
+		h, ok := handlers[req.Cmd]
+		var resp Response
+		if ok {
+			resp = call(h, req.Argv)
+		} else {
+			resp = Response{Stderr: fmt.Sprintf("gdirector: this daemon has no command %q\n", req.Cmd), Code: 2}
+		}
 		c.SetWriteDeadline(time.Now().Add(idleTimeout))
 		if err := enc.Encode(resp); err != nil {
 			return
@@ -252,9 +272,12 @@ func call(h Handler, argv []string) (resp Response) {
 	return resp
 }
 
-// Call sends one command line to the daemon listening at path and returns
-// its answer. The whole exchange is bounded by CallTimeout.
-func Call(path string, argv []string) (Response, error) {
+// Call sends one ipvsadm command line to the daemon listening at path and
+// returns its answer. The whole exchange is bounded by CallTimeout.
+func Call(path string, argv []string) (Response, error) { return CallCmd(path, "", argv) }
+
+// CallCmd is Call for a gdirector command other than ipvsadm ("mark", …).
+func CallCmd(path, cmd string, argv []string) (Response, error) {
 	deadline := time.Now().Add(CallTimeout)
 	c, err := net.DialTimeout("unix", path, dialTimeout)
 	if err != nil {
@@ -265,7 +288,7 @@ func Call(path string, argv []string) (Response, error) {
 	if argv == nil {
 		argv = []string{}
 	}
-	if err := json.NewEncoder(c).Encode(Request{Argv: argv}); err != nil {
+	if err := json.NewEncoder(c).Encode(Request{Cmd: cmd, Argv: argv}); err != nil {
 		return Response{}, fmt.Errorf("ctl: send: %w", err)
 	}
 	line, err := readLine(bufio.NewReader(c))

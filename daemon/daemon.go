@@ -35,6 +35,7 @@ import (
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/link/afpacket"
 	"github.com/gdirector/gdirector/link/tun"
+	"github.com/gdirector/gdirector/markcmd"
 	"github.com/gdirector/gdirector/route"
 	"github.com/gdirector/gdirector/vs"
 )
@@ -230,8 +231,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 	srvErr := make(chan error, 1)
 	go func() {
-		srvErr <- ctl.Serve(ctx, opt.CtlPath, func(argv []string) (string, string, int) {
-			return ipvsadm.Run(mgr, argv)
+		srvErr <- ctl.ServeMux(ctx, opt.CtlPath, map[string]ctl.Handler{
+			"": func(argv []string) (string, string, int) { return ipvsadm.Run(mgr, argv) },
+			"mark": func(argv []string) (string, string, int) {
+				return markcmd.Run(mgr, argv)
+			},
 		}, ready...)
 	}()
 
@@ -286,14 +290,21 @@ func SolicitedNodeGroups(addrs []netip.Addr) [][6]byte {
 	return out
 }
 
-// Addresses returns the VIPs and the real-server addresses of t, the
-// frames the BPF filter must let through.
+// Addresses returns the VIPs (of services, of firewall-mark rules, and the
+// FullNAT local addresses) and the real-server addresses of t, the frames
+// the BPF filter must let through.
 func Addresses(t *vs.Table) (vips, rips []netip.Addr) {
 	if t == nil {
 		return nil, nil
 	}
 	seenV := map[netip.Addr]bool{}
 	seenR := map[netip.Addr]bool{}
+	for _, m := range t.Marks { // the VIPs of firewall-mark services
+		if !seenV[m.Dst] {
+			seenV[m.Dst] = true
+			vips = append(vips, m.Dst)
+		}
+	}
 	for _, s := range t.Services {
 		if s.FwMark == 0 && !seenV[s.Addr] {
 			seenV[s.Addr] = true

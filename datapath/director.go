@@ -124,11 +124,15 @@ func (d *Director) TableChanged(t *vs.Table) {
 	old := d.vips.Load()
 	ns := &vipSet{src: t, addr: map[[16]byte]struct{}{}}
 	if t != nil {
+		// The destinations of firewall-mark rules are the VIPs of the
+		// firewall-mark services.
+		for i := range t.Marks {
+			ns.addr[t.Marks[i].Dst.As16()] = struct{}{}
+		}
 		for _, s := range t.Services {
-			if s.FwMark != 0 {
-				continue
+			if s.FwMark == 0 {
+				ns.addr[s.Key.Addr] = struct{}{}
 			}
-			ns.addr[s.Key.Addr] = struct{}{}
 			// FullNAT local addresses are the director's too: answered
 			// by ARP/NDP and not configured on the host.
 			for _, la := range s.LAddrs {

@@ -188,3 +188,45 @@ func TestPersistNet(t *testing.T) {
 		t.Errorf("mark as IPv4: %v", got)
 	}
 }
+
+// TestFirewallMarkPersistence: the LVS classic — mark rules put VIP:80 and
+// VIP:443 in firewall-mark service 10, persistent, so one client's HTTP and
+// HTTPS connections go to the same real server, each to its own port.
+// Another port of the VIP has no service.
+func TestFirewallMarkPersistence(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	for _, d := range r.dests {
+		d.Port = 0
+	}
+	r.svc.Key = vs.ServiceKey{FwMark: 10}
+	r.svc.Addr, r.svc.Port, r.svc.Proto, r.svc.FwMark = netip.Addr{}, 0, 0, 10
+	persistent(r, 300, 0xffffffff)
+	tbl := vs.NewTableMarks([]*vs.Service{r.svc}, []vs.MarkRule{{Dst: vip, Proto: vs.TCP, Ports: []vs.PortRange{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}}, Mark: 10}})
+	r.tbl.Store(tbl)
+	r.d.TableChanged(tbl)
+	r.w.tbl, r.wr.tbl = tbl, tbl
+
+	d80, p80, why := synTo(t, r, cip, 1000, 80)
+	d443, p443, why2 := synTo(t, r, cip, 1001, 443)
+	if why != forward.Pass || why2 != forward.Pass || d80 != d443 || p80 != 80 || p443 != 443 {
+		t.Fatalf("80 → %v:%d (%v), 443 → %v:%d (%v); want one real server, ports kept", d80, p80, why, d443, p443, why2)
+	}
+	other := netip.MustParseAddr("198.51.100.3")
+	if d, _, _ := synTo(t, r, other, 1000, 443); d == d80 {
+		t.Fatalf("a second client went to the same server %v (rr should move on)", d)
+	}
+	if _, _, why := synTo(t, r, cip, 1002, 8080); why != forward.DropNoService {
+		t.Fatalf("unmarked port: %v", why)
+	}
+	var tmpl *conntrack.Conn
+	r.d.conns.Range(func(c *conntrack.Conn) bool {
+		if c.Flags()&conntrack.FlagTemplate != 0 && c.CAddr == cip.As16() {
+			tmpl = c
+		}
+		return true
+	})
+	// The kernel's fwmark template: <IP, client, 0, mark, 0>.
+	if tmpl == nil || tmpl.Proto != 0 || tmpl.VPort != 0 || header.AddrFrom16(tmpl.VAddr) != netip.MustParseAddr("0.0.0.10") || tmpl.Controlled() != 2 {
+		t.Fatalf("template %+v", tmpl)
+	}
+}

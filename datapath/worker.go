@@ -186,7 +186,14 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	if c := w.d.conns.LookupOut(k); c != nil {
 		return w.out(frame, c)
 	}
-	svc := w.tbl.Lookup(0, p.IPv6, vs.Proto(p.Proto), p.Dst, p.DPort)
+	// A packet that opens a connection: the director's mark rules give it
+	// its firewall mark (the kernel would have the skb mark from
+	// iptables), then the service is found as IPVS finds it.
+	var mark uint32
+	if w.tbl != nil && len(w.tbl.Marks) > 0 {
+		mark = w.tbl.Classify(p.IPv6, vs.Proto(p.Proto), &p.Src, &p.Dst, p.DPort)
+	}
+	svc := w.tbl.Lookup(mark, p.IPv6, vs.Proto(p.Proto), p.Dst, p.DPort)
 	if svc == nil {
 		if w.d.isVIP(&p.Dst) {
 			return w.drop(forward.DropNoService)
@@ -202,7 +209,7 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		return w.drop(forward.DropNotSyn)
 	}
 	fl := &w.flow
-	*fl = vs.Flow{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
+	*fl = vs.Flow{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort, Mark: mark}
 	var dest *vs.Dest
 	var tmpl *conntrack.Conn
 	if svc.Persistent() {

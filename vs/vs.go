@@ -241,8 +241,41 @@ func (s *Service) Persistent() bool { return s.Flags&SvcPersistent != 0 }
 // Table is an immutable snapshot of the whole configuration.
 type Table struct {
 	Services []*Service // in the order they were added
+	// Marks are the director's firewall-mark rules, in order (see
+	// MarkRule and Classify).
+	Marks    []MarkRule
 	byKey    map[ServiceKey]*Service
 	portZero int // services with port 0 (match any port)
+}
+
+// NewTableMarks is NewTable with firewall-mark rules. The rules are copied.
+func NewTableMarks(services []*Service, marks []MarkRule) *Table {
+	t := NewTable(services)
+	if len(marks) > 0 {
+		t.Marks = make([]MarkRule, len(marks))
+		copy(t.Marks, marks)
+		for i := range t.Marks {
+			t.Marks[i].Dst = t.Marks[i].Dst.Unmap()
+			t.Marks[i].dst16 = t.Marks[i].Dst.As16()
+		}
+	}
+	return t
+}
+
+// Classify returns the firewall mark of a packet that opens a connection:
+// that of the last rule that matches it, as when several iptables MARK
+// rules match, or 0. It does not allocate.
+func (t *Table) Classify(ipv6 bool, proto Proto, src, dst *[16]byte, dport uint16) uint32 {
+	if t == nil {
+		return 0
+	}
+	var mark uint32
+	for i := range t.Marks {
+		if t.Marks[i].Match(ipv6, proto, src, dst, dport) {
+			mark = t.Marks[i].Mark
+		}
+	}
+	return mark
 }
 
 // NewTable indexes services into a snapshot. The slice is kept as is.

@@ -2,6 +2,7 @@
 //
 //	gdirector run --iface NAME [--iface NAME…] [--ctl PATH]   start the daemon
 //	gdirector ipvsadm ARGS…                                    ipvsadm, talking to the daemon
+//	gdirector mark add|del|list|flush [RULE]                   firewall-mark rules for -f services
 //	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep]    build and demo an LVS lab (root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
@@ -40,6 +41,10 @@ commands:
         start the director on those interfaces with an empty table
   ipvsadm ARGS...
         configure and list the running director with ipvsadm's syntax
+  mark add|del -d ADDR [-s NET] [-p tcp|udp|sctp] [--dports P,P:Q] --set-mark N
+  mark list|flush
+        firewall-mark rules: new connections matching a rule get its mark,
+        which a firewall-mark service (ipvsadm -A -f N) serves
   lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
@@ -67,6 +72,8 @@ func main() {
 		code = cmdRun(os.Args[2:])
 	case "ipvsadm":
 		code = cmdIpvsadm(os.Args[2:])
+	case "mark":
+		code = cmdCtl("mark", os.Args[2:])
 	case "lab":
 		code = cmdLab(os.Args[2:])
 	case "serve":
