@@ -138,7 +138,7 @@ func TestServiceLifecycle(t *testing.T) {
 func TestAddServiceErrors(t *testing.T) {
 	r := newRig(t)
 	c := rrService(web())
-	c.Scheduler = ""
+	c.Scheduler = "nope"
 	r.unchanged(t, ErrSchedulerNotFound, func() error { return r.m.AddService(c) })
 	if err := r.m.AddService(c); !errors.Is(err, sched.ErrUnknown) {
 		t.Fatalf("error %v does not wrap sched.ErrUnknown", err)

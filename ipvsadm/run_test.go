@@ -179,9 +179,11 @@ func TestRun(t *testing.T) {
 		{name: "service exists", argv: "-A -t 192.0.2.10:80 -s rr", code: 255, stderr: "Service already exists\n"},
 		{name: "unknown scheduler", argv: "-A -t 192.0.2.10:81 -s nope", code: 255,
 			stderr: "Scheduler or persistence engine not found\n"},
-		{name: "default scheduler wlc missing", argv: "-A -t 192.0.2.10:81", code: 255,
-			stderr: "Scheduler or persistence engine not found\n"},
-		{name: "edit unknown scheduler", argv: "-E -t 192.0.2.10:80", code: 255,
+		{name: "default scheduler wlc", argv: "-A -t 192.0.2.10:81", then: "-L -n -t 192.0.2.10:81",
+			want: "-TCP  192.0.2.10:81 wlc\n"},
+		{name: "edit without -s sets wlc", argv: "-E -t 192.0.2.10:80", then: "-L -n -t 192.0.2.10:80",
+			want: "-TCP  192.0.2.10:80 wlc"},
+		{name: "edit unknown scheduler", argv: "-E -t 192.0.2.10:80 -s nope", code: 255,
 			stderr: "Scheduler or persistence engine not found\n"},
 		{name: "persistence engine", argv: "-A -t 192.0.2.10:81 -s rr --pe sip", code: 255,
 			stderr: "Scheduler or persistence engine not found\n"},
@@ -397,7 +399,7 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{
 		"ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\nUsage:\n",
 		"  ipvsadm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n",
-		"  ipvsadm --set tcp tcpfin udp\n", "rr|wrr", "--tun-remcsum",
+		"  ipvsadm --set tcp tcpfin udp\n", "rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos", "--tun-remcsum",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)

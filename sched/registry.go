@@ -3,7 +3,6 @@ package sched
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/gdirector/gdirector/vs"
 )
@@ -15,8 +14,20 @@ var ErrUnknown = errors.New("unknown scheduler")
 // registry maps an ipvsadm scheduler name to the constructor of a fresh,
 // per-service instance. Adding a scheduler is one file and one line here.
 var registry = map[string]func() vs.Scheduler{
-	"rr":  newRR,
-	"wrr": newWRR,
+	"rr":    newRR,
+	"wrr":   newWRR,
+	"lc":    newLC,
+	"wlc":   newWLC,
+	"sed":   newSED,
+	"nq":    newNQ,
+	"sh":    newSH,
+	"dh":    newDH,
+	"lblc":  newLBLC,
+	"lblcr": newLBLCR,
+	"mh":    newMH,
+	"fo":    newFO,
+	"ovf":   newOVF,
+	"twos":  newTwos,
 }
 
 // New returns a new instance of the named scheduler for one service. Call
@@ -29,14 +40,14 @@ func New(name string) (vs.Scheduler, error) {
 	return mk(), nil
 }
 
-// Names returns the registered scheduler names in sorted order.
+// order is the order in which ipvsadm's help lists the schedulers, the
+// order the kernel gained them (twos last); users know the list this way.
+var order = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh",
+	"sed", "nq", "fo", "ovf", "mh", "twos"}
+
+// Names returns the registered scheduler names in ipvsadm's order.
 func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return append([]string(nil), order...)
 }
 
 // usable reports whether a dest may receive a new connection from rr-like
@@ -59,4 +70,12 @@ func indexOf(ds []*vs.Dest, d *vs.Dest, hint int) int {
 		}
 	}
 	return -1
+}
+
+// connOverhead is the kernel's ip_vs_dest_conn_overhead: an active
+// connection is reckoned 256 times as costly as an inactive one. The
+// arithmetic is the kernel's 32-bit int arithmetic (which wraps: the kernel
+// builds with -fno-strict-overflow).
+func connOverhead(d *vs.Dest) int32 {
+	return d.ActiveConns.Load()<<8 + d.InactConns.Load()
 }

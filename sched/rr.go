@@ -80,3 +80,10 @@ func (s *rr) Update(svc *vs.Service) {
 		}
 	}
 }
+
+// Inspect returns the position: the dest picked last.
+func (s *rr) Inspect() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return State{Name: "rr", HasLast: true, Last: s.last}
+}

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -66,12 +67,22 @@ func newSched(t testing.TB, name string, svc *vs.Service) vs.Scheduler {
 }
 
 func TestRegistry(t *testing.T) {
-	if got := Names(); !slices.Equal(got, []string{"rr", "wrr"}) {
+	all := []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+	if got := Names(); !slices.Equal(got, all) {
 		t.Fatalf("Names() = %v", got)
 	}
-	_, err := New("wlc")
+	if len(all) != len(registry) {
+		t.Fatalf("order lists %d schedulers, registry has %d", len(all), len(registry))
+	}
+	for _, n := range all {
+		s, err := New(n)
+		if err != nil || s.Name() != n {
+			t.Fatalf("New(%s) = %v, %v", n, s, err)
+		}
+	}
+	_, err := New("wlcx")
 	if !errors.Is(err, ErrUnknown) {
-		t.Fatalf("New(wlc) error %v, want ErrUnknown", err)
+		t.Fatalf("New(wlcx) error %v, want ErrUnknown", err)
 	}
 	a, _ := New("rr")
 	b, _ := New("rr")
@@ -431,15 +442,49 @@ func TestWRRNeverPicksUnusable(t *testing.T) {
 	}
 }
 
+// testFlows returns n flows from distinct clients (198.51.100.0/24 and
+// beyond) to distinct destination addresses, TCP with varied ports.
+func testFlows(n int) []vs.Flow {
+	fs := make([]vs.Flow, n)
+	for i := range fs {
+		fs[i] = vs.Flow{
+			Proto: vs.TCP,
+			Src:   vs.Addr16(netip.AddrFrom4([4]byte{198, 51, byte(100 + i>>8), byte(i)})),
+			Dst:   vs.Addr16(netip.AddrFrom4([4]byte{192, 0, byte(2 + i>>8), byte(i)})),
+			SPort: uint16(1024 + i*7),
+			DPort: 80,
+		}
+	}
+	return fs
+}
+
+// TestZeroAllocs: no scheduler allocates to pick, with loads, quiesced and
+// overloaded dests, the hash flags set, and flows of many clients and
+// destinations (lblc and lblcr having seen each destination once, as
+// creating a cache entry may allocate).
 func TestZeroAllocs(t *testing.T) {
 	for _, name := range Names() {
-		ds := mkDests(5, 3, 1, 0, 2)
-		ds[2].Flags.Store(vs.DestAvailable | vs.DestOverload)
-		svc := mkSvc(ds)
-		s := newSched(t, name, svc)
-		f := &vs.Flow{}
-		if a := testing.AllocsPerRun(1000, func() { s.Schedule(svc, f) }); a != 0 {
-			t.Errorf("%s: %v allocs per Schedule", name, a)
+		for _, flags := range []uint32{0, vs.SvcSchedFlag1 | vs.SvcSchedFlag2} {
+			ds := mkDests(5, 3, 1, 0, 2, 4)
+			ds[2].Flags.Store(vs.DestAvailable | vs.DestOverload)
+			for i, d := range ds {
+				d.ActiveConns.Store(int32(i * 3 % 5))
+				d.InactConns.Store(int32(i * 7 % 11))
+			}
+			svc := mkSvc(ds)
+			svc.Flags = flags
+			s := newSched(t, name, svc)
+			fs := testFlows(64)
+			for i := range fs {
+				s.Schedule(svc, &fs[i])
+			}
+			i := 0
+			if a := testing.AllocsPerRun(1000, func() {
+				s.Schedule(svc, &fs[i%len(fs)])
+				i++
+			}); a != 0 {
+				t.Errorf("%s flags %#x: %v allocs per Schedule", name, flags, a)
+			}
 		}
 	}
 }
@@ -487,6 +532,9 @@ func TestConcurrent(t *testing.T) {
 				nsvc := mkSvc(list)
 				s.Update(nsvc) // before publication, as the control plane does
 				cur.Store("svc", nsvc)
+				if ins, ok := s.(Inspector); ok && r.IntN(50) == 0 {
+					_ = ins.Inspect().String()
+				}
 			}
 			close(stop)
 			wg.Wait()
@@ -495,9 +543,10 @@ func TestConcurrent(t *testing.T) {
 }
 
 // TestConcurrentFairness: picks serialized by the scheduler's lock spread
-// exactly evenly over equal dests however many callers race.
+// exactly evenly over equal dests however many callers race (for the
+// schedulers that rotate over the list).
 func TestConcurrentFairness(t *testing.T) {
-	for _, name := range Names() {
+	for _, name := range []string{"rr", "wrr"} {
 		ds := mkDests(2, 2, 2, 2)
 		svc := mkSvc(ds)
 		s := newSched(t, name, svc)
@@ -528,24 +577,60 @@ func TestConcurrentFairness(t *testing.T) {
 	}
 }
 
+// benchDests returns n dests with weights 1 to 5 and varied loads.
+func benchDests(n int) []*vs.Dest {
+	r := rand.New(rand.NewPCG(11, uint64(n)))
+	ds := make([]*vs.Dest, n)
+	for i := range ds {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ds[i] = vs.NewDest(a, 80, vs.Masq, int32(1+r.IntN(5)))
+		ds[i].ActiveConns.Store(int32(r.IntN(50)))
+		ds[i].InactConns.Store(int32(r.IntN(500)))
+	}
+	return ds
+}
+
+// BenchmarkSchedule measures one pick per scheduler and list size, over
+// 1024 flows of distinct clients and destinations (already in the caches
+// of lblc and lblcr).
 func BenchmarkSchedule(b *testing.B) {
+	fs := testFlows(1024)
 	for _, name := range Names() {
-		ds := mkDests(5, 3, 1, 0, 2, 4, 4, 1)
-		svc := mkSvc(ds)
-		s := newSched(b, name, svc)
-		b.Run(name+"/serial", func(b *testing.B) {
-			f := &vs.Flow{}
-			b.ReportAllocs()
-			for b.Loop() {
-				s.Schedule(svc, f)
+		for _, n := range []int{2, 16, 256, 1024} {
+			svc := mkSvc(benchDests(n))
+			s := newSched(b, name, svc)
+			for i := range fs {
+				s.Schedule(svc, &fs[i])
 			}
-		})
-		b.Run(name+"/parallel", func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					s.Schedule(svc, &fs[i&1023])
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkScheduleParallel measures picks from all CPUs at once on 16
+// dests.
+func BenchmarkScheduleParallel(b *testing.B) {
+	fs := testFlows(1024)
+	for _, name := range Names() {
+		svc := mkSvc(benchDests(16))
+		s := newSched(b, name, svc)
+		for i := range fs {
+			s.Schedule(svc, &fs[i])
+		}
+		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				f := &vs.Flow{}
+				i := 0
 				for pb.Next() {
-					s.Schedule(svc, f)
+					s.Schedule(svc, &fs[i&1023])
+					i++
 				}
 			})
 		})

@@ -123,3 +123,16 @@ func (s *wrr) Schedule(svc *vs.Service, _ *vs.Flow) *vs.Dest {
 		i = -1
 	}
 }
+
+// Inspect returns the position and the current weight, the top weight
+// (max - (gcd - 1)) and the step (gcd).
+func (s *wrr) Inspect() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return State{
+		Name:    "wrr",
+		Vars:    []Var{{"cw", int64(s.cw)}, {"mw", int64(s.mw)}, {"di", int64(s.di)}},
+		HasLast: true,
+		Last:    s.cl,
+	}
+}
