@@ -29,6 +29,13 @@
 // operation as libipvs does: a missing service is ErrNoSuchService for
 // service operations and ErrServiceNotDefined for real-server operations.
 //
+// # Batches
+//
+// Batch (ipvsadm -R) and Replace (a configuration reload) run many
+// operations on a private stage and publish one table, or nothing at all
+// if one fails; unchanged services and real servers keep their objects,
+// counters and scheduler state (batch.go).
+//
 // # Order of real servers
 //
 // vs.Service.Dests lists real servers in the kernel's order, most recently
@@ -60,5 +67,33 @@
 // wider permissions), refuses to start when another daemon answers on the
 // path, replaces a stale socket file, and never removes anything that is
 // not a socket. Each line a client sends is a JSON Request; each answer is
-// one JSON Response line.
+// one JSON Response line. A Mux routes requests by command to a Handler, or
+// to an InputHandler for commands that read standard input (ipvsadm -R);
+// the daemon builds one Mux and serves it both here and on the remote API
+// (package httpapi).
+//
+// # Wire format
+//
+// A client writes one JSON object per line (at most 1 MiB, unknown fields
+// refused) and reads one JSON object per line back, as many times as it
+// likes on one connection; a malformed request gets an answer with exit
+// status 2 and the connection is closed.
+//
+//	request:  {"cmd": "", "argv": ["-L", "-n"], "input": ""}
+//	answer:   {"stdout": "IP Virtual Server ...\n", "stderr": "", "code": 0}
+//
+// cmd is the command ("" or absent for ipvsadm; "mark", …), argv its
+// arguments without the program name, input its standard input (absent =
+// none); stdout, stderr and code are what the command would have printed
+// and its exit status. Go programs use Call, CallCmd and Send; a shell
+// needs no gdirector binary, only socat (or any tool that connects a pipe
+// to a unix socket) and jq to take the answer apart:
+//
+//	printf '%s\n' '{"argv":["-L","-n"]}' |
+//		socat -t 30 - UNIX-CONNECT:/run/gdirector.sock | jq -r .stdout
+//
+//	jq -cn --rawfile rules rules.txt '{argv: ["-R"], input: $rules}' |
+//		socat -t 30 - UNIX-CONNECT:/run/gdirector.sock | jq -j .stderr
+//
+// socat's -t bounds how long it waits for the answer after its input ends.
 package ctl

@@ -158,6 +158,10 @@ type Manager struct {
 	marks    []vs.MarkRule
 	trash    []*trashed
 	timeouts [3]int // when there is no store
+
+	// stage marks a Batch/Replace stage (batch.go), which builds its
+	// table only when read; stale says an operation changed it since.
+	stage, stale bool
 }
 
 // NewManager returns a Manager with an empty configuration.
@@ -183,7 +187,12 @@ func NewManager(cfg Config) *Manager {
 }
 
 // Table returns the current snapshot.
-func (m *Manager) Table() *vs.Table { return m.table.Load() }
+func (m *Manager) Table() *vs.Table {
+	if m.stage {
+		return m.stageTable()
+	}
+	return m.table.Load()
+}
 
 // Service returns the current value of a service, or ErrNoSuchService.
 func (m *Manager) Service(id ServiceID) (*vs.Service, error) {
@@ -617,6 +626,11 @@ func (m *Manager) publish(changed *service, update bool) {
 		if update {
 			changed.sched.Update(changed.cur)
 		}
+	}
+	if m.stage {
+		m.purgeTrash()
+		m.stale = true
+		return
 	}
 	svcs := make([]*vs.Service, len(m.services))
 	for i, s := range m.services {

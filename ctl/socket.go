@@ -2,24 +2,30 @@ package ctl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Request is one command sent on the control socket: the command ("" for
-// ipvsadm, else a gdirector command such as "mark") and its arguments
-// without the program or command name.
+// ipvsadm, else a gdirector command such as "mark"), its arguments without
+// the program or command name, and optionally what the command reads on its
+// standard input (the rules of ipvsadm -R).
 type Request struct {
-	Cmd  string   `json:"cmd,omitempty"`
-	Argv []string `json:"argv"`
+	Cmd   string   `json:"cmd,omitempty"`
+	Argv  []string `json:"argv"`
+	Input string   `json:"input,omitempty"`
 }
 
 // Response is the answer to a Request: what ipvsadm would have written to
@@ -32,6 +38,10 @@ type Response struct {
 
 // Handler runs one command line.
 type Handler func(argv []string) (stdout, stderr string, code int)
+
+// InputHandler runs one command line that may read standard input: the
+// Request's Input (ipvsadm -R).
+type InputHandler func(argv []string, stdin io.Reader) (stdout, stderr string, code int)
 
 // ErrInUse is returned by Serve when another process answers on the path.
 var ErrInUse = errors.New("control socket in use by another process")
@@ -68,10 +78,78 @@ func Serve(ctx context.Context, path string, h Handler, ready ...func()) error {
 // ipvsadm). A request for a command without a handler is answered with
 // exit code 2.
 func ServeMux(ctx context.Context, path string, handlers map[string]Handler, ready ...func()) error {
-	for cmd, h := range handlers {
+	return (&Mux{Handlers: handlers}).Serve(ctx, path, ready...)
+}
+
+// Mux routes a Request to the handler of its command. The same Mux can
+// serve the control socket (Serve) and other front ends, such as the
+// remote API of package httpapi (Do), so that every command is reachable
+// the same way from each. A Mux must not be changed once it serves.
+type Mux struct {
+	// Handlers holds one handler per command (Request.Cmd; "" is
+	// ipvsadm).
+	Handlers map[string]Handler
+	// InputHandlers holds the commands that read standard input
+	// (Request.Input). For a command listed in both maps, this one is
+	// used.
+	InputHandlers map[string]InputHandler
+}
+
+// Commands returns the names of the commands m answers, sorted ("" is
+// ipvsadm).
+func (m *Mux) Commands() []string {
+	seen := map[string]bool{}
+	var out []string
+	for cmd := range m.Handlers {
+		seen[cmd] = true
+		out = append(out, cmd)
+	}
+	for cmd := range m.InputHandlers {
+		if !seen[cmd] {
+			out = append(out, cmd)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// check refuses nil handlers.
+func (m *Mux) check() error {
+	for cmd, h := range m.Handlers {
 		if h == nil {
 			return fmt.Errorf("ctl: nil handler for %q", cmd)
 		}
+	}
+	for cmd, h := range m.InputHandlers {
+		if h == nil {
+			return fmt.Errorf("ctl: nil handler for %q", cmd)
+		}
+	}
+	return nil
+}
+
+// Do runs one request and returns its answer. A command without a handler,
+// or input given to a command that reads none, is answered with exit code 2
+// and nothing runs; a handler that panics is answered with exit code 255.
+func (m *Mux) Do(req Request) Response {
+	if h, ok := m.InputHandlers[req.Cmd]; ok && h != nil {
+		return callInput(h, req.Argv, req.Input)
+	}
+	h, ok := m.Handlers[req.Cmd]
+	if !ok || h == nil {
+		return Response{Stderr: fmt.Sprintf("gdirector: this daemon has no command %q\n", req.Cmd), Code: 2}
+	}
+	if req.Input != "" {
+		return Response{Stderr: fmt.Sprintf("gdirector: command %q reads no input\n", req.Cmd), Code: 2}
+	}
+	return call(h, req.Argv)
+}
+
+// Serve listens on a unix stream socket at path until ctx is done and
+// answers each request line with m.Do, as Serve describes.
+func (m *Mux) Serve(ctx context.Context, path string, ready ...func()) error {
+	if err := m.check(); err != nil {
+		return err
 	}
 	if err := clearStale(path); err != nil {
 		return err
@@ -130,7 +208,7 @@ func ServeMux(ctx context.Context, path string, handlers map[string]Handler, rea
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveConn(c, handlers)
+			serveConn(c, m)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
@@ -210,7 +288,7 @@ func listen(path string) (*net.UnixListener, error) {
 
 // serveConn answers request lines until the client closes, idles out or
 // sends a malformed request.
-func serveConn(c net.Conn, handlers map[string]Handler) {
+func serveConn(c net.Conn, m *Mux) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	enc := json.NewEncoder(c)
 	for {
@@ -222,18 +300,12 @@ func serveConn(c net.Conn, handlers map[string]Handler) {
 			}
 			return
 		}
-		var req Request
-		if err := json.Unmarshal(line, &req); err != nil {
+		req, err := DecodeRequest(line)
+		if err != nil {
 			enc.Encode(Response{Stderr: fmt.Sprintf("gdirector: bad request: %v\n", err), Code: 2})
 			return
 		}
-		h, ok := handlers[req.Cmd]
-		var resp Response
-		if ok {
-			resp = call(h, req.Argv)
-		} else {
-			resp = Response{Stderr: fmt.Sprintf("gdirector: this daemon has no command %q\n", req.Cmd), Code: 2}
-		}
+		resp := m.Do(req)
 		c.SetWriteDeadline(time.Now().Add(idleTimeout))
 		if err := enc.Encode(resp); err != nil {
 			return
@@ -242,6 +314,21 @@ func serveConn(c net.Conn, handlers map[string]Handler) {
 }
 
 var errLineTooLong = errors.New("line too long")
+
+// DecodeRequest reads one request line strictly: a single JSON object
+// with no fields other than Request's and nothing after it.
+func DecodeRequest(line []byte) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Request{}, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Request{}, errors.New("data after the request object")
+	}
+	return req, nil
+}
 
 func readLine(r *bufio.Reader) ([]byte, error) {
 	var line []byte
@@ -263,13 +350,22 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 // call runs the handler, turning a panic into an error response so that a
 // bad command cannot bring the daemon down.
 func call(h Handler, argv []string) (resp Response) {
-	defer func() {
-		if p := recover(); p != nil {
-			resp = Response{Stderr: fmt.Sprintf("gdirector: internal error: %v\n", p), Code: 255}
-		}
-	}()
+	defer recoverResponse(&resp)
 	resp.Stdout, resp.Stderr, resp.Code = h(argv)
 	return resp
+}
+
+// callInput is call for a handler that reads input.
+func callInput(h InputHandler, argv []string, input string) (resp Response) {
+	defer recoverResponse(&resp)
+	resp.Stdout, resp.Stderr, resp.Code = h(argv, strings.NewReader(input))
+	return resp
+}
+
+func recoverResponse(resp *Response) {
+	if p := recover(); p != nil {
+		*resp = Response{Stderr: fmt.Sprintf("gdirector: internal error: %v\n", p), Code: 255}
+	}
 }
 
 // Call sends one ipvsadm command line to the daemon listening at path and
@@ -278,6 +374,13 @@ func Call(path string, argv []string) (Response, error) { return CallCmd(path, "
 
 // CallCmd is Call for a gdirector command other than ipvsadm ("mark", …).
 func CallCmd(path, cmd string, argv []string) (Response, error) {
+	return Send(path, Request{Cmd: cmd, Argv: argv})
+}
+
+// Send sends one request to the daemon listening at path and returns its
+// answer; use it to pass standard input (Request.Input, for ipvsadm -R).
+// The whole exchange is bounded by CallTimeout.
+func Send(path string, req Request) (Response, error) {
 	deadline := time.Now().Add(CallTimeout)
 	c, err := net.DialTimeout("unix", path, dialTimeout)
 	if err != nil {
@@ -285,10 +388,10 @@ func CallCmd(path, cmd string, argv []string) (Response, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
-	if argv == nil {
-		argv = []string{}
+	if req.Argv == nil {
+		req.Argv = []string{}
 	}
-	if err := json.NewEncoder(c).Encode(Request{Cmd: cmd, Argv: argv}); err != nil {
+	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return Response{}, fmt.Errorf("ctl: send: %w", err)
 	}
 	line, err := readLine(bufio.NewReader(c))

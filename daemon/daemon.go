@@ -15,12 +15,17 @@
 // exit. For IPv6 owned addresses it joins their solicited-node multicast
 // groups on every interface, so NICs that filter multicast still deliver
 // the Neighbor Solicitations gdirector answers.
+//
+// With Options.Config the daemon starts from a file of ipvsadm rules (the
+// format of ipvsadm -S) and reloads it on Options.Reload or the control
+// socket's "reload" command, changing only what differs (see config.go).
 package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -28,7 +33,9 @@ import (
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/datapath"
+	"github.com/gdirector/gdirector/estimator"
 	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/httpapi"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/internal/sysctl"
 	"github.com/gdirector/gdirector/ipvsadm"
@@ -36,7 +43,9 @@ import (
 	"github.com/gdirector/gdirector/link/afpacket"
 	"github.com/gdirector/gdirector/link/tun"
 	"github.com/gdirector/gdirector/markcmd"
+	"github.com/gdirector/gdirector/metrics"
 	"github.com/gdirector/gdirector/route"
+	"github.com/gdirector/gdirector/schedcmd"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -49,6 +58,22 @@ type Options struct {
 	Logf        func(format string, args ...any) // nil = silent
 	Ready       func()                           // called once the control socket accepts commands
 	KeepForward bool                             // do not touch the host's forwarding sysctls
+	// ExpireNodestConn is IPVS's expire_nodest_conn sysctl (see
+	// datapath.Config.ExpireNodestConn).
+	ExpireNodestConn bool
+	// Metrics is the listen address (HOST:PORT) of the Prometheus endpoint
+	// /metrics; "" serves none. See package metrics.
+	Metrics string
+	// API enables the remote HTTPS API when any of its settings is given
+	// (then all are required; see package httpapi); zero = off.
+	API httpapi.Config
+	// Config is a file of ipvsadm rules (ipvsadm -S format) loaded at
+	// start; a bad rule stops the start with an error naming its line.
+	// "" starts with an empty table.
+	Config string
+	// Reload, if set, makes the daemon read Config again and apply the
+	// difference each time it receives (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // errTunDR is ipvsadm's answer to -g on a director fed by a TUN device.
@@ -104,6 +129,30 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if _, err := ctl.Call(opt.CtlPath, []string{"-v"}); err == nil {
 		return fmt.Errorf("another gdirector answers on %s", opt.CtlPath)
 	}
+	// The metrics address too: a bad or busy one fails here, with nothing
+	// changed on the host.
+	var metricsLn net.Listener
+	if opt.Metrics != "" {
+		if metricsLn, err = metrics.Listen(opt.Metrics); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	// And the remote API's files and address.
+	api, err := listenAPI(opt, logf)
+	if err != nil {
+		return err
+	}
+	if api != nil {
+		defer api.Close()
+	}
+
+	// The configuration file too: every rule is checked before anything
+	// changes on the host.
+	cfgData, err := readConfig(opt.Config, opt.Tun != "")
+	if err != nil {
+		return err
+	}
 
 	var devs []link.Device
 	defer func() {
@@ -156,6 +205,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	dp, err := datapath.New(datapath.Config{
 		Devices: devs, Table: &table, Conns: conns,
 		Clock: clock.Real{}, Router: route.Netlink{}, Logf: logf,
+		ExpireNodestConn: opt.ExpireNodestConn,
 	})
 	if err != nil {
 		return err
@@ -219,24 +269,56 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return nil
 	}
 	mgr := ctl.NewManager(ctl.Config{Table: &table, OnChange: onChange, Timeouts: conns, Conns: conns, CheckDest: checkDest})
+	loader := &configLoader{path: opt.Config, mgr: mgr, logf: logf}
+	if err := loader.load(cfgData); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Reloads publish (routes, filters): they stop before the teardown.
+	waitReload := loader.watch(ctx, opt.Reload)
+	defer func() { cancel(); waitReload() }()
+	stopMetrics, err := startMetrics(ctx, metricsLn, metricsSource(mgr, dp, conns), logf)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	dpErr := make(chan error, 1)
 	go func() { dpErr <- dp.Run(ctx) }()
+	// The rate estimator (ipvsadm --rate): a pass over every service and
+	// real server every 2 s, off the packet path.
+	estDone := make(chan struct{})
+	go func() {
+		defer close(estDone)
+		_ = estimator.New(estimator.Config{Table: &table}).Run(ctx)
+	}()
+	defer func() { cancel(); <-estDone }()
 
 	var ready []func()
 	if opt.Ready != nil {
 		ready = append(ready, opt.Ready)
 	}
+	// The commands of the control socket, also served by the remote API.
+	mux := &ctl.Mux{Handlers: map[string]ctl.Handler{
+		"": func(argv []string) (string, string, int) { return ipvsadm.Run(mgr, argv) },
+		"mark": func(argv []string) (string, string, int) {
+			return markcmd.Run(mgr, argv)
+		},
+		"sched": func(argv []string) (string, string, int) {
+			return schedcmd.Run(mgr, argv)
+		},
+		"reload": loader.handle, // gdirector reload: read --config again
+	}, InputHandlers: map[string]ctl.InputHandler{
+		"": ipvsadmInput(mgr), // ipvsadm -R: the rules the client sends along
+	}}
 	srvErr := make(chan error, 1)
-	go func() {
-		srvErr <- ctl.ServeMux(ctx, opt.CtlPath, map[string]ctl.Handler{
-			"": func(argv []string) (string, string, int) { return ipvsadm.Run(mgr, argv) },
-			"mark": func(argv []string) (string, string, int) {
-				return markcmd.Run(mgr, argv)
-			},
-		}, ready...)
+	go func() { srvErr <- mux.Serve(ctx, opt.CtlPath, ready...) }()
+	waitAPI := serveAPI(ctx, cancel, api, mgr, mux, logf)
+	defer func() {
+		if aerr := waitAPI(); aerr != nil && err == nil {
+			err = fmt.Errorf("remote API: %w", aerr)
+		}
 	}()
 
 	// Run until asked to stop or until either half fails; then stop both

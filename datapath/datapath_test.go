@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -95,18 +96,8 @@ func newRig(t testing.TB, proto vs.Proto, port uint16) *rig {
 		rdev: &fakeDev{name: "eth1", index: 2, mac: macDirR},
 		clk:  clock.NewFake(1_000_000_000),
 	}
-	s, err := sched.New("rr")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r.dests = []*vs.Dest{vs.NewDest(rip1, port, vs.Masq, 1), vs.NewDest(rip2, port, vs.Masq, 1)}
-	r.svc = &vs.Service{
-		Key:  vs.ServiceKey{Proto: proto, Port: port, Addr: vip.As16()},
-		Addr: vip, Port: port, Proto: proto, SchedName: "rr", Sched: s,
-		Dests: r.dests, Stats: &vs.Stats{},
-	}
-	s.Update(r.svc)
-	r.tbl.Store(vs.NewTable([]*vs.Service{r.svc}))
+	r.svc = rrService(t, &r.tbl, proto, vip, port, r.dests...)
 	router := &staticRouter{
 		routes: map[netip.Prefix]Route{
 			netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: 1, Src: dip1},
@@ -161,6 +152,63 @@ func step(t testing.TB, w *Worker, now int64, f []byte) (int, []byte, forward.Re
 	return dev, out, r
 }
 
+// mustStep is step that fails the test unless the frame leaves by device
+// dev (-1: none) for reason why; it returns the frame out.
+func mustStep(t testing.TB, w *Worker, now int64, f []byte, dev int, why forward.Reason) []byte {
+	t.Helper()
+	gotDev, out, gotWhy := step(t, w, now, f)
+	if gotDev != dev || gotWhy != why {
+		t.Fatalf("frame out on device %d for %v, want device %d for %v", gotDev, gotWhy, dev, why)
+	}
+	return out
+}
+
+// rrService returns an rr service addr:port over dests, its scheduler
+// up to date, and stores a table of it alone in tbl.
+func rrService(t testing.TB, tbl *atomic.Pointer[vs.Table], proto vs.Proto, addr netip.Addr, port uint16, dests ...*vs.Dest) *vs.Service {
+	t.Helper()
+	s, err := sched.New("rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &vs.Service{
+		Key:  vs.ServiceKey{Proto: proto, Port: port, Addr: addr.As16(), IPv6: addr.Is6()},
+		Addr: addr, Port: port, Proto: proto, IPv6: addr.Is6(), SchedName: "rr", Sched: s,
+		Dests: dests, Stats: &vs.Stats{},
+	}
+	s.Update(svc)
+	tbl.Store(vs.NewTable([]*vs.Service{svc}))
+	return svc
+}
+
+// learnARP feeds worker w (the client side r.w or the real-server side
+// r.wr) the ARP reply of mac for addr, sent to the director's address on
+// that side, and lets the resolver learn it: frames parked for addr leave.
+func (r *rig) learnARP(t testing.TB, w *Worker, addr netip.Addr, mac [6]byte) {
+	t.Helper()
+	dirMAC, dirIP := macDirC, dip1
+	if w == r.wr {
+		dirMAC, dirIP = macDirR, dip2
+	}
+	rep := make([]byte, 60)
+	header.PutARP(rep, dirMAC, mac, header.ARPReply, mac, addr.As4(), dirMAC, dirIP.As4())
+	step(t, w, r.clk.Now(), rep)
+	r.d.res.learn(<-r.d.learnCh)
+}
+
+// timeExceeded sends reply, a TTL-1 packet of rs1, into the real-server
+// side and checks the director drops it and tells rs1 with an ICMP time
+// exceeded from its own address there; it returns that frame.
+func (r *rig) timeExceeded(t *testing.T, reply []byte) ([]byte, header.Parsed) {
+	t.Helper()
+	out := mustStep(t, r.wr, r.clk.Now(), reply, 1, forward.DropTTL)
+	p, typ, code, _ := icmpOf(t, out)
+	if typ != 11 || code != 0 || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip1 {
+		t.Fatalf("time exceeded %d/%d from %v to %v", typ, code, header.AddrFrom16(p.Src), header.AddrFrom16(p.Dst))
+	}
+	return out, p
+}
+
 func expectFrame(t *testing.T, got []byte, want pkt.Spec) {
 	t.Helper()
 	w := pkt.Build(want)
@@ -173,10 +221,7 @@ func TestNATTCPConnection(t *testing.T) {
 	r := newRig(t, vs.TCP, 80)
 	now := r.clk.Now()
 	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, Seq: 1}
-	dev, out, why := step(t, r.w, now, pkt.Build(syn))
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("syn: dev %d reason %v", dev, why)
-	}
+	out := mustStep(t, r.w, now, pkt.Build(syn), 1, forward.Pass)
 	want := syn
 	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
 	expectFrame(t, out, want)
@@ -188,17 +233,14 @@ func TestNATTCPConnection(t *testing.T) {
 	}
 
 	synack := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPSyn | header.TCPAck, Seq: 9, Ack: 2}
-	dev, out, why = step(t, r.wr, now, pkt.Build(synack))
-	if dev != 0 || why != forward.Pass {
-		t.Fatalf("syn-ack: dev %d reason %v", dev, why)
-	}
+	out = mustStep(t, r.wr, now, pkt.Build(synack), 0, forward.Pass)
 	want = synack
 	want.SrcMAC, want.DstMAC, want.Src, want.TTL = macDirC, macClient, vip, 63
 	expectFrame(t, out, want)
 
 	ack := syn
 	ack.TCPFlags, ack.Seq, ack.Ack, ack.Payload = header.TCPAck|header.TCPPsh, 2, 10, []byte("GET / HTTP/1.0\r\n\r\n")
-	dev, out, _ = step(t, r.w, now, pkt.Build(ack))
+	dev, out, _ := step(t, r.w, now, pkt.Build(ack))
 	want = ack
 	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
 	if dev != 1 {
@@ -339,10 +381,7 @@ func TestUnresolvedNextHopParks(t *testing.T) {
 	}
 	// The answer arrives; the parked SYN-ACK leaves toward the learned MAC.
 	mac := pkt.MAC(0x77)
-	rep := make([]byte, 60)
-	header.PutARP(rep, macDirC, mac, header.ARPReply, mac, other.As4(), macDirC, dip1.As4())
-	step(t, r.w, r.clk.Now(), rep)
-	r.d.res.learn(<-r.d.learnCh)
+	r.learnARP(t, r.w, other, mac)
 	if len(r.cdev.sent) != 2 {
 		t.Fatalf("parked frame not flushed: %d frames", len(r.cdev.sent))
 	}
@@ -426,10 +465,7 @@ func TestDRConnection(t *testing.T) {
 	}
 	now := r.clk.Now()
 	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, TTL: 17}
-	dev, out, why := step(t, r.w, now, pkt.Build(syn))
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("syn: dev %d reason %v", dev, why)
-	}
+	out := mustStep(t, r.w, now, pkt.Build(syn), 1, forward.Pass)
 	want := syn
 	want.SrcMAC, want.DstMAC = macDirR, macRS1
 	expectFrame(t, out, want)
@@ -458,10 +494,7 @@ func TestTunnel(t *testing.T) {
 	}
 	syn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, TTL: 33, DF: true})
 	inner := append([]byte(nil), syn[14:]...)
-	dev, out, why := step(t, r.w, r.clk.Now(), syn)
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("dev %d reason %v", dev, why)
-	}
+	out := mustStep(t, r.w, r.clk.Now(), syn, 1, forward.Pass)
 	var p header.Parsed
 	if st := header.Decode(out, &p); st != header.OK {
 		t.Fatal(st)
@@ -505,14 +538,7 @@ func TestICMPErrors(t *testing.T) {
 		r := newRig(t, vs.TCP, 80)
 		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 1, DPort: 80, TCPFlags: header.TCPSyn}))
 		reply := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 1, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 1})
-		dev, out, why := step(t, r.wr, r.clk.Now(), reply)
-		if why != forward.DropTTL || dev != 1 {
-			t.Fatalf("dev %d reason %v", dev, why)
-		}
-		p, typ, code, _ := icmpOf(t, out)
-		if typ != 11 || code != 0 || header.AddrFrom16(p.Src) != dip2 || header.AddrFrom16(p.Dst) != rip1 {
-			t.Fatalf("time exceeded %d/%d from %v to %v", typ, code, header.AddrFrom16(p.Src), header.AddrFrom16(p.Dst))
-		}
+		out, p := r.timeExceeded(t, reply)
 		if e := header.Ethernet(out); e.Dst() != macRS1 || e.Src() != macDirR {
 			t.Fatal("ICMP not sent back to the real server's MAC")
 		}
@@ -524,10 +550,7 @@ func TestICMPErrors(t *testing.T) {
 		r := newRig(t, vs.UDP, 53)
 		big := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 9, DPort: 53, DF: true, Payload: make([]byte, 1600)})
 		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoUDP, SPort: 9, DPort: 53})) // creates the connection
-		dev, out, why := step(t, r.w, r.clk.Now(), big)
-		if why != forward.DropMTU || dev != 0 {
-			t.Fatalf("dev %d reason %v", dev, why)
-		}
+		out := mustStep(t, r.w, r.clk.Now(), big, 0, forward.DropMTU)
 		p, typ, code, mtu := icmpOf(t, out)
 		if typ != 3 || code != 4 || mtu != 1500 || header.AddrFrom16(p.Src) != vip || header.AddrFrom16(p.Dst) != cip {
 			t.Fatalf("frag needed %d/%d mtu %d from %v", typ, code, mtu, header.AddrFrom16(p.Src))
@@ -544,10 +567,7 @@ func TestICMPErrors(t *testing.T) {
 		}
 		step(t, r.w, r.clk.Now(), pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 2, DPort: 80, TCPFlags: header.TCPSyn}))
 		big := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 2, DPort: 80, TCPFlags: header.TCPAck, DF: true, Payload: make([]byte, 1500-40)})
-		dev, out, why := step(t, r.w, r.clk.Now(), big)
-		if why != forward.DropMTU || dev != 0 {
-			t.Fatalf("dev %d reason %v", dev, why)
-		}
+		out := mustStep(t, r.w, r.clk.Now(), big, 0, forward.DropMTU)
 		_, typ, code, mtu := icmpOf(t, out)
 		if typ != 3 || code != 4 || mtu != 1480 {
 			t.Fatalf("tunnel frag needed %d/%d mtu %d, want 3/4 1480", typ, code, mtu)
@@ -570,10 +590,7 @@ func TestICMPTranslation(t *testing.T) {
 
 	// rs1 answers with port unreachable quoting what it received.
 	unreach := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atRS)})
-	dev, out, why := step(t, r.wr, now, unreach)
-	if dev != 0 || why != forward.Pass {
-		t.Fatalf("out error: dev %d reason %v", dev, why)
-	}
+	out := mustStep(t, r.wr, now, unreach, 0, forward.Pass)
 	expectFrame(t, out, pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, TTL: 63, Payload: quote(client)})
 
 	// The client answers a reply with port unreachable; rs1 gets it about
@@ -582,10 +599,7 @@ func TestICMPTranslation(t *testing.T) {
 	_, atClient, _ := step(t, r.wr, now, pkt.Build(reply))
 	atClient = append([]byte(nil), atClient...)
 	fromClient := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atClient)})
-	dev, out, why = step(t, r.w, now, fromClient)
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("in error: dev %d reason %v", dev, why)
-	}
+	out = mustStep(t, r.w, now, fromClient, 1, forward.Pass)
 	reply.TTL = 63 // as the client received (and quoted) it
 	expectFrame(t, out, pkt.Spec{SrcMAC: macDirR, DstMAC: macRS1, Src: cip, Dst: rip1, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(pkt.Build(reply))})
 
@@ -606,13 +620,8 @@ func (*p2pDev) PointToPoint() bool { return true }
 // host routes it), NAT and tunnelling alike, with no neighbour resolution.
 func TestPointToPoint(t *testing.T) {
 	tdev := &p2pDev{fakeDev{name: "gdtun0", index: 7, mac: pkt.MAC(0x70)}}
-	s, _ := sched.New("rr")
-	dests := []*vs.Dest{vs.NewDest(rip1, 80, vs.Masq, 1), vs.NewDest(rip2, 80, vs.Tunnel, 1)}
-	svc := &vs.Service{Key: vs.ServiceKey{Proto: vs.TCP, Port: 80, Addr: vip.As16()}, Addr: vip, Port: 80, Proto: vs.TCP,
-		SchedName: "rr", Sched: s, Dests: dests, Stats: &vs.Stats{}}
-	s.Update(svc)
 	var tbl atomic.Pointer[vs.Table]
-	tbl.Store(vs.NewTable([]*vs.Service{svc}))
+	rrService(t, &tbl, vs.TCP, vip, 80, vs.NewDest(rip1, 80, vs.Masq, 1), vs.NewDest(rip2, 80, vs.Tunnel, 1))
 	router := &staticRouter{routes: map[netip.Prefix]Route{ // routes leave by interfaces 1 and 2, not the TUN device
 		netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: 1, Src: dip1},
 		netip.MustParsePrefix("203.0.113.0/24"):  {IfIndex: 2, Src: dip2},
@@ -659,10 +668,7 @@ func TestFullNAT(t *testing.T) {
 	}
 	laddr := netip.MustParseAddr("203.0.113.100")
 	r.svc.LAddrs = []*vs.LocalAddr{vs.NewLocalAddr(laddr, "")}
-	dev, out, why := step(t, r.w, now, pkt.Build(syn))
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("syn: dev %d %v", dev, why)
-	}
+	out := mustStep(t, r.w, now, pkt.Build(syn), 1, forward.Pass)
 	var p header.Parsed
 	header.Decode(out, &p)
 	// The refused SYN was scheduled (rr moved on) before the local address
@@ -673,7 +679,7 @@ func TestFullNAT(t *testing.T) {
 	lport := p.SPort
 	// The reply comes back to the local address and leaves from the VIP.
 	synack := pkt.Spec{SrcMAC: macRS2, DstMAC: macDirR, Src: rip2, Dst: laddr, Proto: header.ProtoTCP, SPort: 80, DPort: lport, TCPFlags: header.TCPSyn | header.TCPAck}
-	dev, out, _ = step(t, r.wr, now, pkt.Build(synack))
+	dev, out, _ := step(t, r.wr, now, pkt.Build(synack))
 	want := pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 63}
 	if dev != 0 {
 		t.Fatalf("reply dev %d", dev)
@@ -728,20 +734,53 @@ func TestICMPTranslationFullNAT(t *testing.T) {
 	header.Decode(atRS, &p)
 	lport := p.SPort
 	unreach := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: laddr, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atRS)})
-	dev, out, why := step(t, r.wr, now, unreach)
-	if dev != 0 || why != forward.Pass {
-		t.Fatalf("dev %d %v", dev, why)
-	}
+	out := mustStep(t, r.wr, now, unreach, 0, forward.Pass)
 	expectFrame(t, out, pkt.Spec{SrcMAC: macDirC, DstMAC: macClient, Src: vip, Dst: cip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, TTL: 63, Payload: quote(client)})
 
 	reply := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: laddr, Proto: header.ProtoUDP, SPort: 53, DPort: lport, Payload: []byte("a")}
 	_, atClient, _ := step(t, r.wr, now, pkt.Build(reply))
 	atClient = append([]byte(nil), atClient...)
 	fromClient := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(atClient)})
-	dev, out, why = step(t, r.w, now, fromClient)
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("dev %d %v", dev, why)
-	}
+	out = mustStep(t, r.w, now, fromClient, 1, forward.Pass)
 	reply.TTL = 63
 	expectFrame(t, out, pkt.Spec{SrcMAC: macDirR, DstMAC: macRS1, Src: laddr, Dst: rip1, Proto: header.ProtoICMP, ICMPType: 3, ICMPCode: 3, Payload: quote(pkt.Build(reply))})
+}
+
+// TestRemovedDestConnection: as ip_vs_in does, a client packet of a
+// connection whose real server was removed is dropped (nodest_conn) while
+// replies still pass; with expire_nodest_conn the connection is expired
+// and the packet scheduled afresh: a SYN reaches the remaining real
+// server, anything else is dropped as not_syn.
+func TestRemovedDestConnection(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		t.Run(fmt.Sprintf("expire_nodest_conn=%v", expire), func(t *testing.T) {
+			r := newRig(t, vs.TCP, 80)
+			r.d.expireNodest = expire
+			now := r.clk.Now()
+			syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn, Seq: 1}
+			want := syn
+			want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip1
+			expectFrame(t, mustStep(t, r.w, now, pkt.Build(syn), 1, forward.Pass), want)
+			// ipvsadm -d of rs1: the control plane clears Available.
+			r.dests[0].Flags.Store(r.dests[0].Flags.Load() &^ vs.DestAvailable)
+			ack := syn
+			ack.TCPFlags, ack.Seq = header.TCPAck, 2
+			reply := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPSyn | header.TCPAck, Seq: 9, Ack: 2}
+			if !expire {
+				mustStep(t, r.w, now, pkt.Build(ack), -1, forward.DropNodestConn)
+				mustStep(t, r.wr, now, pkt.Build(reply), 0, forward.Pass)
+				mustStep(t, r.w, now, pkt.Build(syn), -1, forward.DropNodestConn)
+				if n := r.d.conns.Len(); n != 1 {
+					t.Fatalf("%d connections, want the one kept until it times out", n)
+				}
+				return
+			}
+			mustStep(t, r.w, now, pkt.Build(ack), -1, forward.DropNotSyn)
+			if n := r.d.conns.Len(); n != 0 {
+				t.Fatalf("%d connections after expiry, want 0", n)
+			}
+			want.DstMAC, want.Dst = macRS2, rip2
+			expectFrame(t, mustStep(t, r.w, now, pkt.Build(syn), 1, forward.Pass), want)
+		})
+	}
 }

@@ -25,6 +25,13 @@ type Config struct {
 	Clock   clock.Clock
 	Router  Router
 	Logf    func(format string, args ...any) // optional
+	// ExpireNodestConn is IPVS's expire_nodest_conn sysctl: a client
+	// packet of a connection whose real server was removed expires the
+	// connection at once and is scheduled as a new one (a TCP packet
+	// other than a SYN is then dropped as not_syn). Off (the kernel's
+	// default), such packets are dropped (nodest_conn) until the
+	// connection times out.
+	ExpireNodestConn bool
 }
 
 // Director runs the data plane over a set of devices.
@@ -35,6 +42,8 @@ type Director struct {
 	conns   *conntrack.Table
 	clock   clock.Clock
 	logf    func(string, ...any)
+
+	expireNodest bool // Config.ExpireNodestConn
 
 	nh   atomic.Pointer[nhTable]
 	vips atomic.Pointer[vipSet]
@@ -74,15 +83,16 @@ func New(cfg Config) (*Director, error) {
 		return nil, fmt.Errorf("datapath: incomplete config")
 	}
 	d := &Director{
-		devs:      cfg.Devices,
-		byIndex:   map[int]int{},
-		table:     cfg.Table,
-		conns:     cfg.Conns,
-		clock:     cfg.Clock,
-		logf:      cfg.Logf,
-		resolveCh: make(chan [16]byte, resolveQueue),
-		parkCh:    make(chan parked, parkTotal),
-		learnCh:   make(chan learned, learnQueue),
+		devs:         cfg.Devices,
+		byIndex:      map[int]int{},
+		table:        cfg.Table,
+		conns:        cfg.Conns,
+		clock:        cfg.Clock,
+		logf:         cfg.Logf,
+		expireNodest: cfg.ExpireNodestConn,
+		resolveCh:    make(chan [16]byte, resolveQueue),
+		parkCh:       make(chan parked, parkTotal),
+		learnCh:      make(chan learned, learnQueue),
 	}
 	if d.logf == nil {
 		d.logf = func(string, ...any) {}

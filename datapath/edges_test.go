@@ -25,10 +25,7 @@ func edgeRig(t *testing.T, method vs.FwdMethod) (*rig, []byte) {
 		r.svc.LAddrs = []*vs.LocalAddr{vs.NewLocalAddr(edgeLAddr, "")}
 	}
 	syn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn})
-	dev, out, why := step(t, r.w, r.clk.Now(), syn)
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("%v SYN: dev %d %v", method, dev, why)
-	}
+	out := mustStep(t, r.w, r.clk.Now(), syn, 1, forward.Pass)
 	return r, append([]byte(nil), out...)
 }
 
@@ -64,10 +61,7 @@ func TestMethodEdges(t *testing.T) {
 			spec := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80,
 				TCPFlags: header.TCPAck | header.TCPPsh, TTL: 1, IPOptions: opts, Payload: []byte("GET / HTTP/1.0\r\n\r\n"), DF: true, ID: 4242}
 			in := pkt.Build(spec)
-			dev, out, why := step(t, r.w, r.clk.Now(), in)
-			if dev != 1 || why != forward.Pass {
-				t.Fatalf("dev %d %v", dev, why)
-			}
+			out := mustStep(t, r.w, r.clk.Now(), in, 1, forward.Pass)
 			ip := innerIP(t, m, out)
 			var p header.Parsed
 			if st := header.Decode(append(append([]byte(nil), out[:14]...), ip...), &p); st != header.OK {
@@ -108,10 +102,7 @@ func TestMethodEdges(t *testing.T) {
 			}
 			big := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80,
 				TCPFlags: header.TCPAck, DF: true, Payload: make([]byte, want-40+1)})
-			dev, out, why := step(t, r.w, r.clk.Now(), big)
-			if why != forward.DropMTU || dev != 0 {
-				t.Fatalf("dev %d %v", dev, why)
-			}
+			out := mustStep(t, r.w, r.clk.Now(), big, 0, forward.DropMTU)
 			p, typ, code, mtu := icmpOf(t, out)
 			if typ != 3 || code != 4 || int(mtu) != want || header.AddrFrom16(p.Src) != vip || header.AddrFrom16(p.Dst) != cip {
 				t.Fatalf("ICMP %d/%d mtu %d %v → %v, want 3/4 mtu %d VIP → client", typ, code, mtu, header.AddrFrom16(p.Src), header.AddrFrom16(p.Dst), want)
@@ -138,10 +129,7 @@ func TestMethodEdges(t *testing.T) {
 			reply := pkt.Build(pkt.Spec{Src: vip, Dst: cip, Proto: header.ProtoTCP, SPort: 80, DPort: 40000, TCPFlags: header.TCPAck, DF: true})
 			fn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoICMP,
 				ICMPType: 3, ICMPCode: 4, Payload: quote(reply)})
-			dev, out, why := step(t, r.w, r.clk.Now(), fn)
-			if dev != 1 || why != forward.Pass {
-				t.Fatalf("dev %d %v", dev, why)
-			}
+			out := mustStep(t, r.w, r.clk.Now(), fn, 1, forward.Pass)
 			if e := header.Ethernet(out); e.Dst() != macRS1 {
 				t.Fatalf("sent to %x, not rs1", out[:6])
 			}
@@ -170,18 +158,11 @@ func TestMethodEdges(t *testing.T) {
 			header.Decode(atRS, &p)
 			reply := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: header.AddrFrom16(p.Src), Proto: header.ProtoTCP,
 				SPort: 80, DPort: p.SPort, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 1})
-			dev, out, why := step(t, r.wr, r.clk.Now(), reply)
-			if why != forward.DropTTL || dev != 1 {
-				t.Fatalf("dev %d %v", dev, why)
-			}
-			q, typ, code, _ := icmpOf(t, out)
-			if typ != 11 || code != 0 || header.AddrFrom16(q.Src) != dip2 || header.AddrFrom16(q.Dst) != rip1 {
-				t.Fatalf("ICMP %d/%d %v → %v", typ, code, header.AddrFrom16(q.Src), header.AddrFrom16(q.Dst))
-			}
+			r.timeExceeded(t, reply)
 			// TTL 2 passes with TTL 1.
 			reply2 := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: header.AddrFrom16(p.Src), Proto: header.ProtoTCP,
 				SPort: 80, DPort: p.SPort, TCPFlags: header.TCPSyn | header.TCPAck, TTL: 2})
-			dev, out, why = step(t, r.wr, r.clk.Now(), reply2)
+			dev, out, why := step(t, r.wr, r.clk.Now(), reply2)
 			if dev != 0 || why != forward.Pass || out[14+8] != 1 || header.Checksum(out[14:34], 0) != 0 {
 				t.Fatalf("TTL 2 reply: dev %d %v ttl %d", dev, why, out[14+8])
 			}
@@ -194,10 +175,7 @@ func TestMethodEdges(t *testing.T) {
 			header.Decode(atRS, &p)
 			unreach := pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: header.AddrFrom16(p.Src), Proto: header.ProtoICMP,
 				ICMPType: 3, ICMPCode: 3, Payload: quote(atRS)})
-			dev, out, why := step(t, r.wr, r.clk.Now(), unreach)
-			if dev != 0 || why != forward.Pass {
-				t.Fatalf("dev %d %v", dev, why)
-			}
+			out := mustStep(t, r.wr, r.clk.Now(), unreach, 0, forward.Pass)
 			q, typ, code, _ := icmpOf(t, out)
 			if typ != 3 || code != 3 || header.AddrFrom16(q.Src) != vip || header.AddrFrom16(q.Dst) != cip {
 				t.Fatalf("ICMP %d/%d %v → %v", typ, code, header.AddrFrom16(q.Src), header.AddrFrom16(q.Dst))
@@ -233,10 +211,7 @@ func TestTunnelParksUnresolved(t *testing.T) {
 		t.Fatalf("%d frames on the real-server side, want one ARP request", len(r.rdev.sent))
 	}
 	mac := pkt.MAC(0x33)
-	rep := make([]byte, 60)
-	header.PutARP(rep, macDirR, mac, header.ARPReply, mac, rip3.As4(), macDirR, dip2.As4())
-	step(t, r.wr, r.clk.Now(), rep)
-	r.d.res.learn(<-r.d.learnCh)
+	r.learnARP(t, r.wr, rip3, mac)
 	if len(r.rdev.sent) != 2 {
 		t.Fatalf("parked frame not sent: %d frames", len(r.rdev.sent))
 	}

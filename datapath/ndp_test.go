@@ -11,7 +11,6 @@ import (
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/internal/pkt"
 	"github.com/gdirector/gdirector/link"
-	"github.com/gdirector/gdirector/sched"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -28,12 +27,8 @@ func newRig6(t *testing.T, neigh map[netip.Addr][6]byte) (*Director, *fakeDev, *
 	t.Helper()
 	cdev := &fakeDev{name: "eth0", index: 1, mac: macDirC}
 	rdev := &fakeDev{name: "eth1", index: 2, mac: macDirR}
-	s, _ := sched.New("rr")
-	svc := &vs.Service{Key: vs.ServiceKey{Proto: vs.TCP, Port: 80, Addr: vip6.As16(), IPv6: true}, Addr: vip6, Port: 80, Proto: vs.TCP, IPv6: true,
-		SchedName: "rr", Sched: s, Dests: []*vs.Dest{vs.NewDest(rip61, 80, vs.Masq, 1), vs.NewDest(rip62, 80, vs.Masq, 1)}, Stats: &vs.Stats{}}
-	s.Update(svc)
 	var tbl atomic.Pointer[vs.Table]
-	tbl.Store(vs.NewTable([]*vs.Service{svc}))
+	rrService(t, &tbl, vs.TCP, vip6, 80, vs.NewDest(rip61, 80, vs.Masq, 1), vs.NewDest(rip62, 80, vs.Masq, 1))
 	router := &staticRouter{routes: map[netip.Prefix]Route{
 		netip.MustParsePrefix("2001:db8:1::/64"): {IfIndex: 1, Src: dip61},
 		netip.MustParsePrefix("2001:db8:3::/64"): {IfIndex: 2, Src: dip63},
@@ -66,10 +61,7 @@ func TestNDPAnswersForVIP(t *testing.T) {
 	e.SetSrc(macClient)
 	ns[12], ns[13] = 0x86, 0xdd
 	header.PutNDP(ns[14:], header.ICMPv6NeighborSolicit, 0, cip6.As16(), sn, vip6.As16(), macClient)
-	dev, out, why := step(t, d.workers[0], clk.Now(), ns)
-	if dev != 0 || why != forward.Pass {
-		t.Fatalf("dev %d reason %v", dev, why)
-	}
+	out := mustStep(t, d.workers[0], clk.Now(), ns, 0, forward.Pass)
 	want := make([]byte, 14+72)
 	e = header.Ethernet(want)
 	e.SetDst(macClient)
@@ -118,15 +110,12 @@ func TestNATIPv6AndNDPResolution(t *testing.T) {
 		d.res.learn(<-d.learnCh)
 	}
 	syn := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip6, Dst: vip6, Proto: header.ProtoTCP, SPort: 1234, DPort: 80, TCPFlags: header.TCPSyn}
-	dev, out, why := step(t, d.workers[0], clk.Now(), pkt.Build(syn))
-	if dev != 1 || why != forward.Pass {
-		t.Fatalf("syn: dev %d %v", dev, why)
-	}
+	out := mustStep(t, d.workers[0], clk.Now(), pkt.Build(syn), 1, forward.Pass)
 	want := syn
 	want.SrcMAC, want.DstMAC, want.Dst = macDirR, macRS1, rip61
 	expectFrame(t, out, want)
 	synack := pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip61, Dst: cip6, Proto: header.ProtoTCP, SPort: 80, DPort: 1234, TCPFlags: header.TCPSyn | header.TCPAck}
-	dev, out, _ = step(t, d.workers[1], clk.Now(), pkt.Build(synack))
+	dev, out, _ := step(t, d.workers[1], clk.Now(), pkt.Build(synack))
 	want = synack
 	want.SrcMAC, want.DstMAC, want.Src, want.TTL = macDirC, macClient, vip6, 63
 	if dev != 0 {

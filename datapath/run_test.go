@@ -15,7 +15,6 @@ import (
 	"github.com/gdirector/gdirector/internal/pkt"
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/link/linktest"
-	"github.com/gdirector/gdirector/sched"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -89,13 +88,8 @@ func fakeReals(ctx context.Context, d *linktest.Device, macs map[netip.Addr][6]b
 func TestRunOverLinks(t *testing.T) {
 	dirC, client := linktest.NewPair("eth0", "client", macDirC, macClient)
 	dirR, rsnet := linktest.NewPair("eth1", "rsnet", macDirR, pkt.MAC(0x99))
-	s, _ := sched.New("rr")
-	dests := []*vs.Dest{vs.NewDest(rip1, 53, vs.Masq, 1), vs.NewDest(rip2, 53, vs.Masq, 1)}
-	svc := &vs.Service{Key: vs.ServiceKey{Proto: vs.UDP, Port: 53, Addr: vip.As16()}, Addr: vip, Port: 53, Proto: vs.UDP,
-		SchedName: "rr", Sched: s, Dests: dests, Stats: &vs.Stats{}}
-	s.Update(svc)
 	var tbl atomic.Pointer[vs.Table]
-	tbl.Store(vs.NewTable([]*vs.Service{svc}))
+	rrService(t, &tbl, vs.UDP, vip, 53, vs.NewDest(rip1, 53, vs.Masq, 1), vs.NewDest(rip2, 53, vs.Masq, 1))
 	router := &staticRouter{routes: map[netip.Prefix]Route{
 		netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: dirC.Index(), Src: dip1},
 		netip.MustParsePrefix("203.0.113.0/24"):  {IfIndex: dirR.Index(), Src: dip2},

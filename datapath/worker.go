@@ -181,9 +181,16 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	k := &w.key
 	*k = conntrack.Key{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
 	if c := w.d.conns.LookupIn(k); c != nil {
-		return w.in(frame, c)
-	}
-	if c := w.d.conns.LookupOut(k); c != nil {
+		if c.Dest == nil || c.Dest.Available() {
+			return w.in(frame, c)
+		}
+		// The real server was removed (ip_vs_in's check of
+		// IP_VS_DEST_F_AVAILABLE): drop, or expire and schedule afresh.
+		if !w.d.expireNodest {
+			return w.drop(forward.DropNodestConn)
+		}
+		w.d.conns.Delete(c)
+	} else if c := w.d.conns.LookupOut(k); c != nil {
 		return w.out(frame, c)
 	}
 	// A packet that opens a connection: the director's mark rules give it
@@ -291,6 +298,9 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	p := &w.p
 	f := frame[link.Headroom:]
 	size := uint64(p.End - p.L3)
+	// As ip_vs_in does, the packet is counted before it is sent: one the
+	// sending then drops (too big, …) was still received for the service.
+	count(c, forward.In, size)
 	if c.Fwd == vs.Masq || c.Fwd == vs.DirectRoute || c.Fwd == vs.FullNAT {
 		// As IPVS does before it mangles anything: a packet too big for
 		// the link to the real server gets frag-needed (Packet Too Big)
@@ -314,7 +324,7 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		r = dr.In(p)
 	case vs.Tunnel:
 		c.Update(w.now, conntrack.In, p.TCPFlags)
-		return w.tunnel(frame, c, size)
+		return w.tunnel(frame, c)
 	case vs.FullNAT:
 		toa := p.Proto == header.ProtoTCP && fullnat.WantTOA(p.TCPFlags, c.State())
 		c.Update(w.now, conntrack.In, p.TCPFlags)
@@ -333,7 +343,6 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	if r != forward.Pass {
 		return w.drop(r)
 	}
-	count(c, forward.In, size)
 	atomic.AddUint64(&w.c.in, 1)
 	return w.l2(frame, c.DAddr)
 }
@@ -341,8 +350,8 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 // tunnel encapsulates a client→VIP packet of c in IPIP (ip6ip6) toward
 // the real server: the outer source is the host's preferred source address
 // toward it, the next hop the host's route to it. The inner packet is not
-// touched.
-func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []byte, forward.Reason) {
+// touched. The caller has counted the packet in the statistics.
+func (w *Worker) tunnel(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reason) {
 	p := &w.p
 	if p.Frag == header.FragLater {
 		return w.drop(forward.DropFragment)
@@ -353,7 +362,6 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []by
 		// with a first packet (or a next hop that expired). Park the
 		// inner frame, headroom included: the resolver encapsulates it
 		// once it knows the source address and the link.
-		count(c, forward.In, size)
 		atomic.AddUint64(&w.c.in, 1)
 		return w.park(c.DAddr, frame, true)
 	}
@@ -367,7 +375,6 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn, size uint64) (int, []by
 	if r != forward.Pass {
 		return w.drop(r)
 	}
-	count(c, forward.In, size)
 	atomic.AddUint64(&w.c.in, 1)
 	out := frame[off : off+n]
 	e := header.Ethernet(out)
@@ -445,7 +452,9 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 	}
 	if c := w.d.conns.LookupIn(k); c != nil {
 		// From the client side about a reply: deliver it to the real
-		// server the way the connection's packets go.
+		// server the way the connection's packets go (counted first, as
+		// ip_vs_in_icmp does).
+		count(c, forward.In, uint64(p.End-p.L3))
 		switch c.Fwd {
 		case vs.Masq:
 			header.RewriteAddrPort(f, p, false, c.DAddr, 0)
@@ -457,11 +466,10 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 			forward.RewriteInner(f, p, in, true, c.DAddr, c.DPort)
 		case vs.DirectRoute:
 		case vs.Tunnel:
-			return w.tunnel(frame, c, uint64(p.End-p.L3))
+			return w.tunnel(frame, c)
 		default:
 			return w.drop(forward.DropMethod)
 		}
-		count(c, forward.In, uint64(p.End-p.L3))
 		atomic.AddUint64(&w.c.in, 1)
 		return w.l2(frame, c.DAddr)
 	}
@@ -542,12 +550,18 @@ func (w *Worker) icmpError(frame []byte, r forward.Reason, typ, code uint8, extr
 }
 
 // count adds one packet of size bytes (the IP packet, as the kernel counts
-// skb->len) to the statistics of c's dest and service.
+// skb->len) to the statistics of c's dest and service. As in
+// ip_vs_in_stats and ip_vs_out_stats, nothing is counted for a connection
+// whose real server has been removed (no longer available): its traffic is
+// no longer the service's. Packets from clients are counted when they are
+// received for a connection, before sending (a packet the sending drops
+// still counts, as in the kernel); replies once they have been rewritten.
+// DR and TUN replies never cross the director: they count no output.
 func count(c *conntrack.Conn, dir forward.Dir, size uint64) {
-	var stats [2]*vs.Stats
-	if c.Dest != nil {
-		stats[0] = &c.Dest.Stats
+	if c.Dest == nil || !c.Dest.Available() {
+		return
 	}
+	stats := [2]*vs.Stats{&c.Dest.Stats}
 	if c.Svc != nil {
 		stats[1] = c.Svc.Stats
 	}

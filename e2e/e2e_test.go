@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -127,17 +126,7 @@ func newEnvOpts(t *testing.T, mode string, opt lab.Options) *env {
 // ipvsadm runs the real binary as a separate process, as a user would.
 func (e *env) ipvsadm(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"ipvsadm"}, args...)...)
-	cmd.Env = append(os.Environ(), "GDIRECTOR_CTL="+e.sock)
-	var o, er bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &er
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("ipvsadm %v: %v", args, err)
-	}
-	return o.String(), er.String(), code
+	return e.gdirector(t, append([]string{"ipvsadm"}, args...)...)
 }
 
 func (e *env) mustIpvsadm(t *testing.T, args ...string) string {

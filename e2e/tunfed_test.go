@@ -58,62 +58,31 @@ func newTunFedEnv(t *testing.T, mode string) *env {
 	return &env{Topology: topo, sock: sock, logFile: logFile, dir: p}
 }
 
-// tunFedFamily is one address family of a TUN-fed test.
-type tunFedFamily struct {
-	name  string
-	vip   netip.Addr
-	rip   func(lab.Real) netip.Addr
-	laddr netip.Addr // FullNAT local address, off the real servers' subnet
-	udp   string     // socat address type
-}
-
-func (f tunFedFamily) host(a netip.Addr) string {
-	if a.Is6() {
-		return "[" + a.String() + "]"
-	}
-	return a.String()
-}
-
-func tunFedFamilies(e *env) []tunFedFamily {
-	return []tunFedFamily{
-		{"IPv4", e.VIP, func(r lab.Real) netip.Addr { return r.RIP }, netip.MustParseAddr("192.0.2.200"), "UDP4"},
-		{"IPv6", e.VIP6, func(r lab.Real) netip.Addr { return r.RIP6 }, netip.MustParseAddr("2001:db8:2::200"), "UDP6"},
-	}
+// tunFedFamilies are the lab's two families with FullNAT local addresses
+// off the real servers' subnet (the host routes them into the device).
+func tunFedFamilies(e *env) []family {
+	f4, f6 := family4(e), family6(e)
+	f4.laddr, f6.laddr = netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("2001:db8:2::200")
+	return []family{f4, f6}
 }
 
 // tunFedRound configures TCP :80 and UDP :53 services on the family's VIP
 // with method, sends four HTTP requests and two UDP queries, and checks the
 // answers alternate; with FullNAT it also checks the real server saw the
 // local address as its peer. The services are deleted afterwards.
-func (e *env) tunFedRound(t *testing.T, f tunFedFamily, method string) {
+func (e *env) tunFedRound(t *testing.T, f family, method string) {
 	t.Helper()
-	vip := f.host(f.vip)
-	for _, svc := range []struct{ flag, port string }{{"-t", ":80"}, {"-u", ":53"}} {
-		e.mustIpvsadm(t, "-A", svc.flag, vip+svc.port, "-s", "rr")
-		if method == "-b" {
-			e.mustIpvsadm(t, "--add-laddr", "-z", f.laddr.String(), svc.flag, vip+svc.port)
-		}
-		for _, r := range e.Reals {
-			e.mustIpvsadm(t, "-a", svc.flag, vip+svc.port, "-r", f.host(f.rip(r))+svc.port, method)
-		}
-	}
-	var got []string
-	for i := 0; i < 4; i++ {
-		out := run(t, e.ClientNS, 10*time.Second, "curl", "-sS", "-m", "5", "-D", "-", "http://"+vip+"/")
+	tr := workload{http: 4, udp: 2}
+	e.services(t, f, method, tr)
+	got, responses := e.exchange(t, f, tr)
+	for _, out := range responses {
 		if method == "-b" && !strings.Contains(out, "X-Client-Addr: "+f.host(f.laddr)+":") {
 			t.Errorf("%s FullNAT: the real server did not see the local address:\n%s", f.name, out)
 		}
-		got = append(got, strings.TrimSpace(out[strings.LastIndex(out, "served by"):]))
-	}
-	for i := 0; i < 2; i++ {
-		got = append(got, run(t, e.ClientNS, 10*time.Second, "sh", "-c", "printf q | socat -t 0.5 - "+f.udp+":"+vip+":53"))
-	}
-	if want := "served by rs2|served by rs1|served by rs2|served by rs1|rs2:q|rs1:q"; strings.Join(got, "|") != want {
-		t.Fatalf("%s %s over TUN: answers %q, want %q", f.name, method, got, want)
 	}
 	t.Logf("%s %s through %s: %q", f.name, method, tunDev, got)
-	e.mustIpvsadm(t, "-D", "-t", vip+":80")
-	e.mustIpvsadm(t, "-D", "-u", vip+":53")
+	e.mustIpvsadm(t, "-D", "-t", f.host(f.vip)+":80")
+	e.mustIpvsadm(t, "-D", "-u", f.host(f.vip)+":53")
 }
 
 // stopTunFed stops the director and checks the TUN device went with it.

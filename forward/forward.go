@@ -33,6 +33,12 @@ const (
 	// FullNAT (forward/fullnat).
 	DropNoLAddr        // the service has no usable local address
 	DropPortsExhausted // no free local port: every probed tuple in use
+
+	// DropNodestConn: a client packet of a connection whose real server
+	// has been removed (ipvsadm -d): IPVS drops it silently, or with the
+	// expire_nodest_conn sysctl expires the connection and schedules the
+	// packet afresh.
+	DropNodestConn
 	NumReasons
 )
 
@@ -41,7 +47,7 @@ var reasonNames = [...]string{
 	DropNotSyn: "not_syn", DropTableFull: "table_full", DropTTL: "ttl", DropMTU: "mtu",
 	DropFragment: "fragment", DropNoRoute: "no_route", DropNeighbour: "neighbour",
 	DropTx: "tx", DropMethod: "method", DropChecksum: "checksum", DropICMP: "icmp_unrelated",
-	DropNoLAddr: "no_laddr", DropPortsExhausted: "ports_exhausted",
+	DropNoLAddr: "no_laddr", DropPortsExhausted: "ports_exhausted", DropNodestConn: "nodest_conn",
 }
 
 // String returns the counter name of the reason.

@@ -73,7 +73,18 @@
 // other family. -L shows "FullNat" in the Forward column and -S writes -b
 // and the local addresses (as -P commands), so that -S | -R round-trips.
 //
+// # Restore and configuration files
+//
+// -R (RunInput's standard input; over the control socket, the input the
+// client sends along) is all or nothing, where ipvsadm applies line by
+// line: every line is parsed and checked first, then all of them run on
+// a stage and the table changes once, only if every line succeeded; the
+// first failing line is reported after ipvsadm's message ("Restore failed
+// at line N; nothing was changed") and changes nothing. '#' starts a
+// comment. Replace loads the same format as a whole configuration, keeping
+// whatever did not change (gdirector run --config and its reloads). See
+// restore.go.
+//
 // Not yet: --start-daemon (connection synchronization) fails with a
-// message, and GUE/GRE tunnels are refused; -R reads standard input only
-// through RunInput.
+// message, and GUE/GRE tunnels are refused.
 package ipvsadm

@@ -121,7 +121,7 @@ func protoOption(p vs.Proto) string {
 
 // serviceName is the service column: "TCP  192.0.2.10:80", "FWM  7" (or
 // for -S "-t 192.0.2.10:80", "-f 7").
-func serviceName(s *vs.Service, format uint) string {
+func (r *runner) serviceName(s *vs.Service, format uint) string {
 	if s.FwMark != 0 {
 		// ipvsadm 1.31 prints the mark with %d; the %u of the later fix
 		// (same output below 2^31) is used here.
@@ -135,7 +135,7 @@ func serviceName(s *vs.Service, format uint) string {
 		}
 		return fmt.Sprintf("FWM  %d", s.FwMark)
 	}
-	v := addrPort(s.Addr, s.Port)
+	v := r.names.anyname(s.Addr, s.Port, s.Proto, format&fmtNumeric != 0)
 	if format&fmtRule != 0 {
 		return protoOption(s.Proto) + " " + v
 	}
@@ -144,6 +144,15 @@ func serviceName(s *vs.Service, format uint) string {
 		name = truncate(name, 33)
 	}
 	return name
+}
+
+// svcProto is the protocol a service's real-server ports are named for:
+// ipvsadm creates firewall-mark services with protocol TCP.
+func svcProto(s *vs.Service) vs.Proto {
+	if s.FwMark != 0 {
+		return vs.TCP
+	}
+	return s.Proto
 }
 
 func fwdName(m vs.FwdMethod) string {
@@ -192,7 +201,7 @@ const anySchedFlag = vs.SvcSchedFlag1 | vs.SvcSchedFlag2 | vs.SvcSchedFlag3
 
 // service prints one service and its real servers.
 func (r *runner) service(s *vs.Service, format uint) {
-	name := serviceName(s, format)
+	name := r.serviceName(s, format)
 	st := s.Stats
 	switch {
 	case format&fmtRule != 0:
@@ -219,9 +228,9 @@ func (r *runner) service(s *vs.Service, format uint) {
 		r.printf("%-33s", name)
 		r.largeNums(format, st.Conns.Load(), st.InPkts.Load(), st.OutPkts.Load(), st.InBytes.Load(), st.OutBytes.Load())
 	case format&fmtRate != 0:
-		// Rates are not estimated yet: always 0.
+		rt := st.Rates()
 		r.printf("%-33s", name)
-		r.largeNums(format, 0, 0, 0, 0, 0)
+		r.largeNums(format, rt.CPS, rt.InPPS, rt.OutPPS, rt.InBPS, rt.OutBPS)
 	default:
 		r.printf("%s %s", name, s.SchedName)
 		if s.Flags&anySchedFlag != 0 {
@@ -272,7 +281,7 @@ func (r *runner) service(s *vs.Service, format uint) {
 
 func (r *runner) dest(s *vs.Service, d *vs.Dest, svcName string, format uint) {
 	v6 := d.Addr.Is6()
-	dname := addrPort(d.Addr, d.Port)
+	dname := r.names.anyname(d.Addr, d.Port, svcProto(s), format&fmtNumeric != 0)
 	if format&fmtRule == 0 && !v6 {
 		dname = truncate(dname, 28)
 	}
@@ -292,8 +301,11 @@ func (r *runner) dest(s *vs.Service, d *vs.Dest, svcName string, format uint) {
 		r.largeNums(format, st.Conns.Load(), st.InPkts.Load(), st.OutPkts.Load(), st.InBytes.Load(), st.OutBytes.Load())
 		r.printf("\n")
 	case format&fmtRate != 0:
-		r.printf("  -> %-28s %8d %8d %8d", dname, 0, 0, 0)
-		r.largeNums(format, 0, 0)
+		// ipvsadm prints the real server's CPS and PPS with %8llu, not
+		// print_largenum: never scaled, --exact or not.
+		rt := d.Stats.Rates()
+		r.printf("  -> %-28s %8d %8d %8d", dname, rt.CPS, rt.InPPS, rt.OutPPS)
+		r.largeNums(format, rt.InBPS, rt.OutBPS)
 		r.printf("\n")
 	case format&fmtThresholds != 0:
 		r.printf("  -> %-28s %-10d %-10d %-10d %-10d\n", dname,
@@ -355,6 +367,7 @@ func (r *runner) listConns(format uint) {
 		return
 	}
 	now := r.m.Now()
+	numeric := format&fmtNumeric != 0
 	cl.Range(func(c *conntrack.Conn) bool {
 		left := (c.Expires() - now) / 1e9
 		if left < 0 {
@@ -372,8 +385,9 @@ func (r *runner) listConns(format uint) {
 		}
 		r.printf("%-3s %-6s %-11s %-18s %-18s %s\n", c.Proto.String(),
 			fmt.Sprintf("%02d:%02d", left/60, left%60), c.StateName(),
-			addrPort(addr(c.CAddr), c.CPort), addrPort(addr(c.VAddr), c.VPort),
-			addrPort(daddr, c.DPort))
+			r.names.anyname(addr(c.CAddr), c.CPort, c.Proto, numeric),
+			r.names.anyname(addr(c.VAddr), c.VPort, c.Proto, numeric),
+			r.names.anyname(daddr, c.DPort, c.Proto, numeric))
 		return true
 	})
 }
@@ -403,7 +417,7 @@ func (r *runner) getLAddrs(c *command) (int, error) {
 		}
 		name := addrPort(s.Addr, s.Port)
 		if s.FwMark != 0 {
-			name = serviceName(s, 0)
+			name = r.serviceName(s, fmtNumeric)
 		}
 		r.printf("%-20s %-8d \n", name, len(s.LAddrs))
 		for _, la := range s.LAddrs {

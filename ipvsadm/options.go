@@ -1,5 +1,7 @@
 package ipvsadm
 
+import "strings"
+
 // Command-line scanning with the semantics of popt, which ipvsadm 1.31
 // uses: short options may be clustered ("-Ln"), a short option's argument
 // may be attached ("-srr", "-s=rr") or the next word; long options take
@@ -8,6 +10,12 @@ package ipvsadm
 // words that are not options are collected as leftovers wherever they
 // appear, and "--" makes every later word a leftover. Long names must be
 // spelled out in full and need two dashes.
+//
+// popt also expands "!#:+" in an option's argument to the next word of the
+// command line that does not start with '-', and then skips that word
+// ("-s w!#:+ rr" is "-s wrr"). When no such word follows, the text stays
+// as it is; popt itself loops forever if words remain but all start with
+// '-', which is not reproduced.
 
 type argKind uint8
 
@@ -146,6 +154,7 @@ type scanner struct {
 	cluster   string // rest of a short-option cluster
 	rest      bool   // after "--"
 	leftovers []string
+	taken     map[int]bool // words consumed by a "!#:+" expansion
 	// dpvsB makes the short option -b DPVS's --fullnat (no argument)
 	// instead of ipvsadm 1.31's --sched-flags (one argument). The caller
 	// sets it once it knows the command: the meaning of -b, and so
@@ -193,6 +202,10 @@ func (s *scanner) nextOpt() (t token, done bool, err scanErr) {
 				return t, true, ""
 			}
 			w := s.argv[s.next]
+			if s.taken[s.next] {
+				s.next++
+				continue
+			}
 			s.next++
 			if s.rest || len(w) < 2 || w[0] != '-' {
 				s.leftovers = append(s.leftovers, w)
@@ -248,7 +261,36 @@ func (s *scanner) nextOpt() (t token, done bool, err scanErr) {
 		t.arg, t.hasArg = s.argv[s.next], true
 		s.next++
 	}
+	if t.hasArg {
+		t.arg = s.expand(t.arg)
+	}
 	return t, false, ""
+}
+
+// expand is popt's expandNextArg: every "!#:+" in arg becomes the next
+// word from s.next on that does not start with '-' and is not taken
+// already; that word is taken (skipped by the scan). Words are taken, as
+// popt does, even when an option later takes them as its argument.
+func (s *scanner) expand(arg string) string {
+	const mark = "!#:+"
+	if !strings.Contains(arg, mark) {
+		return arg
+	}
+	next := -1
+	for i := s.next; i < len(s.argv); i++ {
+		if !s.taken[i] && (s.argv[i] == "" || s.argv[i][0] != '-') {
+			next = i
+			break
+		}
+	}
+	if next < 0 {
+		return arg
+	}
+	if s.taken == nil {
+		s.taken = map[int]bool{}
+	}
+	s.taken[next] = true
+	return strings.ReplaceAll(arg, mark, s.argv[next])
 }
 
 // badOption is the word popt names in its error messages: the last word

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/gdirector/gdirector/vs"
 )
 
 // This file holds the C library behaviours ipvsadm's parsing relies on,
@@ -224,30 +222,4 @@ func addrPort(a netip.Addr, port uint16) string {
 		return ntop(a) + ":" + strconv.Itoa(int(port))
 	}
 	return "[" + ntop(a) + "]:" + strconv.Itoa(int(port))
-}
-
-// services is a small stand-in for /etc/services, for ports given by name
-// ("-t 192.0.2.10:http"); ipvsadm asks getservbyname, which this package
-// does not (it does no I/O).
-var services = map[string]uint16{
-	"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25,
-	"domain": 53, "tftp": 69, "gopher": 70, "finger": 79, "http": 80,
-	"www": 80, "kerberos": 88, "pop3": 110, "sunrpc": 111, "nntp": 119,
-	"ntp": 123, "imap2": 143, "imap": 143, "snmp": 161, "ldap": 389,
-	"https": 443, "submissions": 465, "smtps": 465, "syslog": 514,
-	"submission": 587, "ldaps": 636, "rsync": 873, "imaps": 993,
-	"pop3s": 995, "openvpn": 1194, "ms-sql-s": 1433, "radius": 1812,
-	"nfs": 2049, "mysql": 3306, "sip": 5060, "sip-tls": 5061,
-	"postgresql": 5432, "http-alt": 8080, "memcache": 11211,
-}
-
-// serviceToPort is getservbyname for TCP, UDP and SCTP.
-func serviceToPort(name string, proto vs.Proto) int64 {
-	switch proto {
-	case vs.TCP, vs.UDP, vs.SCTP:
-		if p, ok := services[name]; ok {
-			return int64(p)
-		}
-	}
-	return -1
 }

@@ -99,35 +99,59 @@ func TestNtop(t *testing.T) {
 }
 
 func TestParseService(t *testing.T) {
+	hosts := &Names{LookupHost: func(name string) (netip.Addr, bool) {
+		switch name {
+		case "www.example.com":
+			return netip.MustParseAddr("192.0.2.80"), true
+		case "v6only.example.com":
+			return netip.MustParseAddr("2001:db8::80"), true
+		}
+		return netip.Addr{}, false
+	}}
 	for _, tc := range []struct {
 		in    string
 		proto vs.Proto
+		names *Names
 		res   int
 		addr  string
 		port  uint16
 		af    int
 	}{
-		{"192.0.2.10:80", vs.TCP, serviceAddr | servicePort, "192.0.2.10", 80, afInet},
-		{"192.0.2.10", vs.TCP, serviceAddr, "192.0.2.10", 0, afInet},
-		{"192.0.2.10:http", vs.TCP, serviceAddr | servicePort, "192.0.2.10", 80, afInet},
-		{"192.0.2.10:nosuch", vs.TCP, 0, "", 0, 0},
-		{"192.0.2.10:", vs.TCP, 0, "", 0, 0},
-		{"[2001:db8::1]:443", vs.TCP, serviceAddr | servicePort, "2001:db8::1", 443, afInet6},
-		{"2001:db8::1", vs.TCP, serviceAddr, "2001:db8::1", 0, afInet6},
-		{"2001:db8::1:80", vs.TCP, serviceAddr, "2001:db8::1:80", 0, afInet6},
-		{"[2001:db8::1]", vs.TCP, 0, "", 0, 0},
-		{"[2001:db8::1]80", vs.TCP, 0, "", 0, 0},
-		{"[192.0.2.10]:80", vs.TCP, serviceAddr, "192.0.2.10", 0, afInet}, // ipvsadm loses the port
-		{"[fe80::1%eth0]:80", vs.TCP, 0, "", 0, 0},
-		{"12345", vs.TCP, 0, "", 0, 0},
-		{"", vs.TCP, 0, "", 0, 0},
-		{"[", vs.TCP, 0, "", 0, 0},
-		{"[]:", vs.TCP, 0, "", 0, 0},
+		{"192.0.2.10:80", vs.TCP, nil, serviceAddr | servicePort, "192.0.2.10", 80, afInet},
+		{"192.0.2.10", vs.TCP, nil, serviceAddr, "192.0.2.10", 0, afInet},
+		{"192.0.2.10:http", vs.TCP, nil, serviceAddr | servicePort, "192.0.2.10", 80, afInet},
+		{"192.0.2.10:www", vs.TCP, nil, serviceAddr | servicePort, "192.0.2.10", 80, afInet}, // an alias
+		// getservbyname(name, "udp"): netbase lists http for TCP only.
+		{"192.0.2.10:http", vs.UDP, nil, 0, "", 0, 0},
+		{"192.0.2.10:domain", vs.UDP, nil, serviceAddr | servicePort, "192.0.2.10", 53, afInet},
+		{"192.0.2.10:amqp", vs.SCTP, nil, serviceAddr | servicePort, "192.0.2.10", 5672, afInet},
+		{"192.0.2.10:http", 0, nil, 0, "", 0, 0}, // no protocol (-r before -t): no names
+		{"192.0.2.10:nosuch", vs.TCP, nil, 0, "", 0, 0},
+		{"192.0.2.10:", vs.TCP, nil, 0, "", 0, 0},
+		{"[2001:db8::1]:443", vs.TCP, nil, serviceAddr | servicePort, "2001:db8::1", 443, afInet6},
+		{"[2001:db8::1]:https", vs.TCP, nil, serviceAddr | servicePort, "2001:db8::1", 443, afInet6},
+		{"2001:db8::1", vs.TCP, nil, serviceAddr, "2001:db8::1", 0, afInet6},
+		{"2001:db8::1:80", vs.TCP, nil, serviceAddr, "2001:db8::1:80", 0, afInet6},
+		{"[2001:db8::1]", vs.TCP, nil, 0, "", 0, 0},
+		{"[2001:db8::1]80", vs.TCP, nil, 0, "", 0, 0},
+		{"[192.0.2.10]:80", vs.TCP, nil, serviceAddr, "192.0.2.10", 0, afInet}, // ipvsadm loses the port
+		{"[fe80::1%eth0]:80", vs.TCP, nil, 0, "", 0, 0},
+		{"12345", vs.TCP, nil, 0, "", 0, 0},
+		{"", vs.TCP, nil, 0, "", 0, 0},
+		{"[", vs.TCP, nil, 0, "", 0, 0},
+		{"[]:", vs.TCP, nil, 0, "", 0, 0},
+		// Host names: gethostbyname, IPv4 only.
+		{"www.example.com:http", vs.TCP, nil, 0, "", 0, 0},
+		{"www.example.com:http", vs.TCP, hosts, serviceAddr | servicePort, "192.0.2.80", 80, afInet},
+		{"www.example.com", vs.TCP, hosts, serviceAddr, "192.0.2.80", 0, afInet},
+		{"v6only.example.com:80", vs.TCP, hosts, 0, "", 0, 0},
+		{"nowhere.example.com:80", vs.TCP, hosts, 0, "", 0, 0},
+		{"[www.example.com]:80", vs.TCP, hosts, serviceAddr, "192.0.2.80", 0, afInet},
 	} {
 		s := svcArgs{proto: tc.proto}
-		res := parseService(tc.in, &s)
+		res := parseService(tc.in, &s, tc.names)
 		if res != tc.res {
-			t.Errorf("parseService(%q) = %d, want %d", tc.in, res, tc.res)
+			t.Errorf("parseService(%q, %v) = %d, want %d", tc.in, tc.proto, res, tc.res)
 			continue
 		}
 		if res == 0 {

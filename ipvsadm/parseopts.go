@@ -177,8 +177,8 @@ const (
 // into s (address, family, the IPv6 default netmask, and the port when
 // given) the way ipvsadm's parse_service does, quirks included: a
 // bracketed address needs a port, and an IPv4 address in brackets loses
-// its port. Host names are not resolved.
-func parseService(buf string, s *svcArgs) int {
+// its port. Host and port names are looked up in names.
+func parseService(buf string, s *svcArgs, names *Names) int {
 	if isAllDigits(buf) {
 		return 0
 	}
@@ -202,18 +202,20 @@ func parseService(buf string, s *svcArgs) int {
 		if i := strings.LastIndexByte(buf, ':'); i >= 0 {
 			buf, port, hasPort = buf[:i], buf[i+1:], true
 		}
-		v, ok := inetAton(buf)
-		if !ok {
+		if v, ok := inetAton(buf); ok {
+			s.addr, s.af = addrFrom32(v), afInet
+		} else if a, ok := names.hostAddr(buf); ok {
+			s.addr, s.af = a, afInet
+		} else {
 			return 0
 		}
-		s.addr, s.af = addrFrom32(v), afInet
 	}
 	res := serviceAddr
 	if hasPort {
 		res |= servicePort
 		p := stringToNumber(port, 0, 65535)
 		if p < 0 {
-			p = serviceToPort(port, s.proto)
+			p = names.port(port, s.proto)
 		}
 		if p < 0 {
 			return 0
@@ -358,7 +360,9 @@ func (r *runner) parse(argv []string, c *command) error {
 	if len(left) > 0 {
 		return fail(exitArgs, "unexpected argument %s", left[0])
 	}
-	if c.options&(1<<optSchedFlags) != 0 {
+	// An empty -b argument sets no flags (ipvsadm tests the first byte
+	// of its copy of the argument).
+	if c.schedFlag != "" {
 		flags, err := parseSchedFlags(c.svc.sched, c.schedFlag)
 		if err != nil {
 			return err
@@ -377,7 +381,7 @@ func (c *command) option(t token, sc *scanner) error {
 			return err
 		}
 		c.svc.proto = protoOf(t.opt.val)
-		if parseService(arg, &c.svc)&serviceAddr == 0 {
+		if parseService(arg, &c.svc, c.names)&serviceAddr == 0 {
 			return fail(exitArgs, "illegal virtual server address[:port] specified")
 		}
 	case 'f':
@@ -411,11 +415,15 @@ func (c *command) option(t token, sc *scanner) error {
 			return err
 		}
 		if c.svc.af != afInet6 {
-			v, ok := inetAton(arg)
-			if !ok {
+			// parse_netmask: inet_aton, else a host name.
+			if v, ok := inetAton(arg); ok {
+				c.svc.netmask = v
+			} else if a, ok := c.names.hostAddr(arg); ok {
+				b := a.As4()
+				c.svc.netmask = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			} else {
 				return fail(exitArgs, "illegal virtual server persistent mask specified")
 			}
-			c.svc.netmask = v
 		} else {
 			c.svc.netmask = uint32(atoi(arg))
 			if c.svc.netmask < 1 || c.svc.netmask > 128 {
@@ -427,7 +435,7 @@ func (c *command) option(t token, sc *scanner) error {
 			return err
 		}
 		t := c.svc
-		parse := parseService(arg, &t)
+		parse := parseService(arg, &t, c.names)
 		c.dest.af, c.dest.addr, c.dest.port = t.af, t.addr, t.port
 		if parse&serviceAddr == 0 {
 			return fail(exitArgs, "illegal real server address[:port] specified")
@@ -592,7 +600,7 @@ func (c *command) option(t token, sc *scanner) error {
 		// DPVS reads the address with parse_service: a port may follow
 		// and is ignored.
 		t := svcArgs{proto: c.svc.proto}
-		if parseService(arg, &t)&serviceAddr == 0 {
+		if parseService(arg, &t, c.names)&serviceAddr == 0 {
 			return fail(exitArgs, "illegal local address")
 		}
 		c.laddr = t.addr
@@ -654,7 +662,8 @@ func parseSchedFlags(schedName, arg string) (uint32, error) {
 		}
 	}
 	if len(words) == 0 {
-		// ipvsadm would crash here (strtok returns nothing).
+		// Only separators (",,"): ipvsadm 1.31 dereferences the NULL
+		// strtok returns and crashes; refuse the argument instead.
 		return 0, fail(exitArgs, "invalid scheduler flag `%s'", arg)
 	}
 	for _, w := range words {

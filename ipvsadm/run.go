@@ -1,7 +1,6 @@
 package ipvsadm
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/sched"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -116,6 +116,7 @@ type command struct {
 	schedFlag string // -b argument (-A/-E)
 	laddr     netip.Addr
 	ifname    string
+	names     *Names // resolves the host and port names of the arguments
 }
 
 // exit ends a command with a message on standard error and a status.
@@ -154,8 +155,24 @@ func Run(m *ctl.Manager, argv []string) (stdout, stderr string, code int) {
 // RunInput is Run with the standard input that ipvsadm -R reads its rules
 // from (nil = empty).
 func RunInput(m *ctl.Manager, argv []string, stdin io.Reader) (stdout, stderr string, code int) {
+	return RunEnv(m, argv, Env{Stdin: stdin})
+}
+
+// Env is what a command line runs with besides its arguments: what the
+// C library and the terminal give ipvsadm.
+type Env struct {
+	// Stdin is the standard input -R reads its commands from; nil is
+	// empty.
+	Stdin io.Reader
+	// Names resolves host and port names; nil is the built-in services
+	// database and no host names (see Names).
+	Names *Names
+}
+
+// RunEnv is Run in the environment env.
+func RunEnv(m *ctl.Manager, argv []string, env Env) (stdout, stderr string, code int) {
 	var out, errw strings.Builder
-	r := &runner{m: m, out: &out, errw: &errw, stdin: stdin}
+	r := &runner{m: m, out: &out, errw: &errw, stdin: env.Stdin, names: env.Names}
 	if len(argv) == 0 {
 		r.listAll(0)
 		return out.String(), "", 0
@@ -177,6 +194,7 @@ type runner struct {
 	out   *strings.Builder
 	errw  *strings.Builder
 	stdin io.Reader
+	names *Names
 }
 
 func (r *runner) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -185,22 +203,31 @@ func (r *runner) printf(format string, args ...any) { fmt.Fprintf(r.out, format,
 // ends the whole run (ipvsadm exits); a status without an error is the
 // command's result.
 func (r *runner) process(argv []string, readingStdin bool) (int, error) {
-	c := &command{}
+	c, err := r.prepare(argv)
+	if err != nil {
+		return 0, err
+	}
+	return r.execute(c, readingStdin)
+}
+
+// prepare parses and checks a command line; it does not touch the Manager.
+func (r *runner) prepare(argv []string) (*command, error) {
+	c := &command{names: r.names}
 	c.dest.weight = 1
 	c.dest.fwd = vs.DirectRoute
 	c.svc.netmask = 0xffffffff
 	if err := r.parse(argv, c); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := c.checkOptions(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if c.cmd == cmdAdd || c.cmd == cmdEdit {
 		if c.svc.fwmark == 0 && c.svc.port == 0 && c.svc.flags&vs.SvcPersistent == 0 {
-			return 0, fail(exitArgs, "Zero port specified for non-persistent service")
+			return nil, fail(exitArgs, "Zero port specified for non-persistent service")
 		}
 		if c.svc.flags&vs.SvcOnePacket != 0 && c.svc.fwmark == 0 && c.svc.proto != vs.UDP {
-			return 0, fail(exitArgs, "One-Packet Scheduling is only for UDP virtual services")
+			return nil, fail(exitArgs, "One-Packet Scheduling is only for UDP virtual services")
 		}
 		if c.svc.sched == "" {
 			c.svc.sched = ctl.DefaultScheduler
@@ -211,16 +238,20 @@ func (r *runner) process(argv []string, readingStdin bool) (int, error) {
 			c.dest.port = c.svc.port
 		}
 		if c.dest.af != c.svc.af && c.dest.fwd != vs.Tunnel {
-			return 0, fail(exitArgs, "Different address family is allowed only for tunneling servers")
+			return nil, fail(exitArgs, "Different address family is allowed only for tunneling servers")
 		}
 		if c.options&tunOptions != 0 && c.dest.fwd != vs.Tunnel {
-			return 0, fail(exitArgs, "Tunnel options conflict with forward method")
+			return nil, fail(exitArgs, "Tunnel options conflict with forward method")
 		}
 		if err := c.checkTunnel(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
+	return c, nil
+}
 
+// execute runs a prepared command against the Manager.
+func (r *runner) execute(c *command, readingStdin bool) (int, error) {
 	var err error
 	switch c.cmd {
 	case cmdList:
@@ -250,7 +281,12 @@ func (r *runner) process(argv []string, readingStdin bool) (int, error) {
 		}
 	case cmdAddDest, cmdEditDest:
 		if c.dest.tunType != tunIPIP {
-			return exitKernel, fail(exitKernel, "Tunnel type %s is not supported yet", tunNames[c.dest.tunType])
+			// The kernel's GUE and GRE encapsulations (ipvsadm 1.31's
+			// --tun-type gue|gre with --tun-port and the checksum
+			// options) have no counterpart here: refused like an
+			// error of the kernel, with the reason.
+			fmt.Fprintf(r.errw, "Tunnel type %s is not supported: gdirector encapsulates in IPIP only (GUE and GRE are not implemented yet)\n", tunNames[c.dest.tunType])
+			return exitKernel, nil
 		}
 		d := ctl.DestConfig{Addr: c.dest.addr, Port: c.dest.port, Fwd: c.dest.fwd,
 			Weight: c.dest.weight, UThreshold: c.dest.uthresh, LThreshold: c.dest.lthresh}
@@ -264,7 +300,8 @@ func (r *runner) process(argv []string, readingStdin bool) (int, error) {
 	case cmdTimeout:
 		err = r.m.SetTimeouts(c.timeouts[0], c.timeouts[1], c.timeouts[2])
 	case cmdStartDaemon:
-		return exitKernel, fail(exitKernel, "Connection synchronization is not supported yet")
+		fmt.Fprintf(r.errw, "Connection synchronization is not supported yet: gdirector has no sync daemon, so --start-daemon has nothing to start\n")
+		return exitKernel, nil
 	case cmdStopDaemon:
 		err = errors.New("No daemon is running")
 	case cmdAddLAddr:
@@ -278,6 +315,11 @@ func (r *runner) process(argv []string, readingStdin bool) (int, error) {
 		// ipvsadm prints ipvs_strerror and carries on (restore goes to
 		// the next line); the status is -1.
 		fmt.Fprintf(r.errw, "%s\n", err)
+		if c.svc.pe != "" && errors.Is(err, ctl.ErrSchedulerNotFound) && !errors.Is(err, sched.ErrUnknown) {
+			// The scheduler exists: the kernel's answer is about the
+			// persistence engine (--pe sip needs ip_vs_pe_sip).
+			fmt.Fprintf(r.errw, "Persistence engine %s is not supported: gdirector has no persistence engines (the kernel's SIP engine is not implemented yet)\n", c.svc.pe)
+		}
 		return exitKernel, nil
 	}
 	return 0, nil
@@ -300,36 +342,4 @@ func (c *command) serviceConfig() ctl.ServiceConfig {
 		Netmask:   c.svc.netmask,
 		PE:        c.svc.pe,
 	}
-}
-
-// restore runs one command per line of standard input, as ipvsadm -R:
-// words are separated by blanks, the word "ipvsadm" is dropped, empty
-// lines are skipped; an argument error stops the restore, a kernel error
-// does not, and the status is the last command's.
-func (r *runner) restore() (int, error) {
-	if r.stdin == nil {
-		return 0, nil
-	}
-	sc := bufio.NewScanner(r.stdin)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	result := 0
-	for sc.Scan() {
-		var words []string
-		for _, w := range strings.FieldsFunc(sc.Text(), func(c rune) bool {
-			return c == ' ' || c == '\t' || c == '\r'
-		}) {
-			if w != program {
-				words = append(words, w)
-			}
-		}
-		if len(words) == 0 {
-			continue
-		}
-		code, err := r.process(words, true)
-		if err != nil {
-			return 0, err
-		}
-		result = code
-	}
-	return result, nil
 }

@@ -28,11 +28,18 @@ func (b *Builder) StartLogged(ns, logFile string, argv ...string) (*nsutil.Proc,
 // interfaces with the control socket at sock, logging to logFile, and waits
 // until the socket answers.
 func (t *Topology) StartDirector(bin, sock, logFile string) (*nsutil.Proc, error) {
+	return t.StartDirectorArgs(bin, sock, logFile)
+}
+
+// StartDirectorArgs is StartDirector with extra `gdirector run` flags
+// (e.g. "--metrics", "127.0.0.1:9102").
+func (t *Topology) StartDirectorArgs(bin, sock, logFile string, extra ...string) (*nsutil.Proc, error) {
 	argv := []string{bin, "run"}
 	for _, ifc := range t.DirIfaces {
 		argv = append(argv, "--iface", ifc)
 	}
-	p, err := t.StartLogged(t.DirectorNS, logFile, append(argv, "--ctl", sock)...)
+	argv = append(append(argv, "--ctl", sock), extra...)
+	p, err := t.StartLogged(t.DirectorNS, logFile, argv...)
 	if err != nil {
 		return nil, err
 	}

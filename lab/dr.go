@@ -1,10 +1,8 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -30,25 +28,11 @@ import (
 // answers a neighbour solicitation only for addresses of the interface that
 // received it.
 func BuildDR(opt Options) (t *Topology, err error) {
-	if opt.Reals == 0 {
-		opt.Reals = 2
-	}
-	if opt.Reals < 1 || opt.Reals > MaxReals {
-		return nil, fmt.Errorf("lab: %d real servers: want 1..%d", opt.Reals, MaxReals)
-	}
-	b, err := NewBuilder(opt.Prefix)
+	b, err := newBuilder(&opt, MaxReals, "")
 	if err != nil {
 		return nil, err
 	}
-	b.SetIPv6(opt.IPv6)
-	defer func() {
-		if err != nil {
-			if cerr := b.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("lab: cleanup after failed build: %w", cerr))
-			}
-			t = nil
-		}
-	}()
+	defer undoFailedBuild(b, &t, &err)
 	t = &Topology{
 		Builder: b, Mode: "dr",
 		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("sw"),
@@ -60,25 +44,9 @@ func BuildDR(opt Options) (t *Topology, err error) {
 	if opt.IPv6 {
 		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
 	}
-	base := realNet.Addr().As4()
-	for i := 0; i < opt.Reals; i++ {
-		name := "rs" + strconv.Itoa(i+1)
-		a := base
-		a[3] = byte(firstRIPHost + i)
-		r := Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name + "-eth0", RIP: netip.AddrFrom4(a)}
-		if opt.IPv6 {
-			r.RIP6 = hostIn6(realNet6, firstRIPHost+i)
-		}
-		t.Reals = append(t.Reals, r)
-	}
-	roles := []string{"client", "dir", "sw"}
-	for _, r := range t.Reals {
-		roles = append(roles, r.Name)
-	}
-	for _, role := range roles {
-		if _, err := b.AddNamespace(role); err != nil {
-			return nil, err
-		}
+	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
+	if err := t.addNamespaces(nil, "client", "dir", "sw"); err != nil {
+		return nil, err
 	}
 	if err := b.AddBridge(t.SwitchNS, t.Bridge); err != nil {
 		return nil, err
@@ -104,13 +72,8 @@ func BuildDR(opt Options) (t *Topology, err error) {
 			return nil, err
 		}
 	}
-	if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet, Dev: t.ClientIf}); err != nil {
+	if err := t.addClientVIPRoutes(); err != nil {
 		return nil, err
-	}
-	if opt.IPv6 {
-		if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet6, Dev: t.ClientIf}); err != nil {
-			return nil, err
-		}
 	}
 	for _, r := range t.Reals {
 		if err := b.AddRoute(r.NS, Route{Dst: clientNet, Dev: r.If}); err != nil {

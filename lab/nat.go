@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -183,28 +182,11 @@ func (t *Topology) RIPs() []netip.Addr {
 // 2001:db8:3::1/64, real servers 2001:db8:3::1N/64 with a default route
 // via 2001:db8:3::1.
 func Build(opt Options) (t *Topology, err error) {
-	if opt.Reals == 0 {
-		opt.Reals = 2
-	}
-	if opt.Reals < 1 || opt.Reals > MaxReals {
-		return nil, fmt.Errorf("lab: %d real servers: want 1..%d", opt.Reals, MaxReals)
-	}
-	if opt.MTU != 0 && (opt.MTU < 68 || opt.MTU > 65535) {
-		return nil, fmt.Errorf("lab: MTU %d out of range 68..65535", opt.MTU)
-	}
-	b, err := NewBuilder(opt.Prefix)
+	b, err := newBuilder(&opt, MaxReals, "")
 	if err != nil {
 		return nil, err
 	}
-	b.SetIPv6(opt.IPv6)
-	defer func() {
-		if err != nil {
-			if cerr := b.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("lab: cleanup after failed build: %w", cerr))
-			}
-			t = nil
-		}
-	}()
+	defer undoFailedBuild(b, &t, &err)
 	step := func(name string) error {
 		if opt.failAt == name {
 			return fmt.Errorf("lab: injected failure before %q", name)
@@ -235,33 +217,11 @@ func Build(opt Options) (t *Topology, err error) {
 	if opt.IPv6 {
 		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
 	}
-	base := realNet.Addr().As4()
-	for i := 0; i < opt.Reals; i++ {
-		name := "rs" + strconv.Itoa(i+1)
-		a := base
-		a[3] = byte(firstRIPHost + i)
-		r := Real{
-			Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name + "-eth0",
-			RIP: netip.AddrFrom4(a),
-		}
-		if opt.IPv6 {
-			r.RIP6 = hostIn6(realNet6, firstRIPHost+i)
-		}
-		t.Reals = append(t.Reals, r)
-	}
+	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
 
 	// Namespaces.
-	roles := []string{"client", "dir", "sw"}
-	for _, r := range t.Reals {
-		roles = append(roles, r.Name)
-	}
-	for _, role := range roles {
-		if err := step("ns " + role); err != nil {
-			return nil, err
-		}
-		if _, err := b.AddNamespace(role); err != nil {
-			return nil, err
-		}
+	if err := t.addNamespaces(step, "client", "dir", "sw"); err != nil {
+		return nil, err
 	}
 
 	// Client <-> director.
@@ -317,13 +277,8 @@ func Build(opt Options) (t *Topology, err error) {
 	if err := step("route client"); err != nil {
 		return nil, err
 	}
-	if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet, Dev: t.ClientIf}); err != nil {
+	if err := t.addClientVIPRoutes(); err != nil {
 		return nil, err
-	}
-	if opt.IPv6 {
-		if err := b.AddRoute(t.ClientNS, Route{Dst: vipNet6, Dev: t.ClientIf}); err != nil {
-			return nil, err
-		}
 	}
 	for _, r := range t.Reals {
 		if err := step("route " + r.Name); err != nil {

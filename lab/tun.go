@@ -1,12 +1,10 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -60,25 +58,11 @@ const tunFirstRIPHost = 75
 // 2001:db8:2::/64 to the director. The director then tunnels IPv6 in IPv6
 // (next header 41) to RIP6.
 func BuildTUN(opt Options) (t *Topology, err error) {
-	if opt.Reals == 0 {
-		opt.Reals = 2
-	}
-	if opt.Reals < 1 || opt.Reals > 50 {
-		return nil, fmt.Errorf("lab: %d real servers: want 1..50 in the TUN lab", opt.Reals)
-	}
-	b, err := NewBuilder(opt.Prefix)
+	b, err := newBuilder(&opt, 50, " in the TUN lab")
 	if err != nil {
 		return nil, err
 	}
-	b.SetIPv6(opt.IPv6)
-	defer func() {
-		if err != nil {
-			if cerr := b.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("lab: cleanup after failed build: %w", cerr))
-			}
-			t = nil
-		}
-	}()
+	defer undoFailedBuild(b, &t, &err)
 	t = &Topology{
 		Builder: b, Mode: "tun",
 		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("rtr"),
@@ -90,25 +74,9 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 	if opt.IPv6 {
 		t.setIPv6(cip6, tunDIP6, tunDIP6, clientNet6, tunRealNet6)
 	}
-	base := tunRealNet.Addr().As4()
-	for i := 0; i < opt.Reals; i++ {
-		name := "rs" + strconv.Itoa(i+1)
-		a := base
-		a[3] = byte(tunFirstRIPHost + i)
-		r := Real{Name: name, NS: b.NS(name), If: "eth0", SwitchPort: name, RIP: netip.AddrFrom4(a)}
-		if opt.IPv6 {
-			r.RIP6 = hostIn6(tunRealNet6, tunFirstRIPHost+i)
-		}
-		t.Reals = append(t.Reals, r)
-	}
-	roles := []string{"client", "dir", "rtr"}
-	for _, r := range t.Reals {
-		roles = append(roles, r.Name)
-	}
-	for _, role := range roles {
-		if _, err := b.AddNamespace(role); err != nil {
-			return nil, err
-		}
+	t.addReals(opt.Reals, tunRealNet, tunRealNet6, tunFirstRIPHost, "")
+	if err := t.addNamespaces(nil, "client", "dir", "rtr"); err != nil {
+		return nil, err
 	}
 	rtr := t.SwitchNS
 	// v6(a) is a in a dual-stack lab, else invalid (no IPv6 address).

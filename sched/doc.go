@@ -63,5 +63,7 @@
 // The schedulers with state (rr, wrr, sh, dh, mh, lblc, lblcr) implement
 // Inspector: Inspect returns a copy of that state (position, current
 // weight, bucket or lookup table, cache entries) as a State, whose String
-// method renders it as text for debugging and teaching.
+// method renders it as text for debugging and teaching. The hashing ones
+// (sh, dh, mh) also implement Slotter: Slot names the table entry a flow
+// hashes to, without picking anything.
 package sched

@@ -93,22 +93,32 @@ func Addr16(a netip.Addr) [16]byte { return a.As16() }
 // AddrFrom16 converts a key address back, unmapping IPv4.
 func AddrFrom16(b [16]byte) netip.Addr { return netip.AddrFrom16(b).Unmap() }
 
-// Stats are the traffic counters of a Service or a Dest.
+// Stats are the traffic counters of a Service or a Dest, as IPVS keeps
+// them: connections scheduled, and packets and bytes (the IP packet's
+// length, the kernel's skb->len) that came in from clients and went out
+// from real servers. The data plane adds to the counters; the control plane
+// estimates their rates (Estimate, Rates; see estimator.go).
 type Stats struct {
 	Conns    atomic.Uint64
 	InPkts   atomic.Uint64
 	OutPkts  atomic.Uint64
 	InBytes  atomic.Uint64
 	OutBytes atomic.Uint64
+
+	est estimator
 }
 
-// Zero resets the counters (ipvsadm -Z).
+// Zero resets the counters and their rate estimates (ipvsadm -Z).
 func (s *Stats) Zero() {
+	s.est.mu.Lock()
+	defer s.est.mu.Unlock()
 	s.Conns.Store(0)
 	s.InPkts.Store(0)
 	s.OutPkts.Store(0)
 	s.InBytes.Store(0)
 	s.OutBytes.Store(0)
+	s.est.last = [numEst]uint64{}
+	s.est.avg = [numEst]uint64{}
 }
 
 // Dest is a real server of one service.

@@ -2,16 +2,33 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/ipvsadm"
 )
 
 // cmdIpvsadm sends the arguments to the daemon, which parses and executes
-// them exactly as ipvsadm would, and relays its output and exit code.
+// them exactly as ipvsadm would, and relays its output and exit code. For
+// ipvsadm -R it sends its standard input along: the daemon applies those
+// rules all or nothing.
 func cmdIpvsadm(args []string) int {
 	path := ctlPath("")
-	resp, err := ctl.Call(path, args)
+	req := ctl.Request{Argv: args}
+	if ipvsadm.ReadsInput(args) {
+		in, err := io.ReadAll(io.LimitReader(os.Stdin, ctl.MaxRequest+1))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ipvsadm -R: reading standard input: %v\n", err)
+			return 2
+		}
+		req.Input = string(in)
+		if err := ctl.CheckSize(req); err != nil {
+			fmt.Fprintf(os.Stderr, "ipvsadm -R: standard input too large: %v (the rules of one -R travel in one request)\n", err)
+			return 2
+		}
+	}
+	resp, err := ctl.Send(path, req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Can't initialize ipvs: gdirector daemon not reachable at %s: %v\n", path, err)
 		fmt.Fprintln(os.Stderr, "Is `gdirector run` running? (set GDIRECTOR_CTL if it uses another socket)")

@@ -2,7 +2,9 @@
 //
 //	gdirector run --iface NAME [--iface NAME…] [--ctl PATH]   start the daemon
 //	gdirector ipvsadm ARGS…                                    ipvsadm, talking to the daemon
+//	gdirector reload                                           read the daemon's --config file again
 //	gdirector mark add|del|list|flush [RULE]                   firewall-mark rules for -f services
+//	gdirector sched show SERVICE [--client ADDR] | sched list  what a service's scheduler sees and would do
 //	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep]    build and demo an LVS lab (root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
@@ -37,14 +39,27 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: gdirector COMMAND [ARGS]
 
 commands:
-  run --iface NAME [--iface NAME...] [--ctl PATH]
-        start the director on those interfaces with an empty table
+  run --iface NAME [--iface NAME...] [--ctl PATH] [--metrics HOST:PORT]
+        start the director on those interfaces with an empty table;
+        --metrics serves Prometheus metrics at http://HOST:PORT/metrics
+        --config FILE starts from a file of ipvsadm rules (ipvsadm -S output)
+        instead, re-read on SIGHUP or gdirector reload;
+        --api HOST:PORT --api-cert FILE --api-key FILE --api-token-file FILE
+        serves the remote management API over HTTPS (off by default)
   ipvsadm ARGS...
         configure and list the running director with ipvsadm's syntax
+        (ipvsadm -R sends standard input along and applies it all or nothing)
+  reload
+        make the daemon read its --config file again and apply what changed
+        (as SIGHUP does); prints the changes, or the failing line
   mark add|del -d ADDR [-s NET] [-p tcp|udp|sctp] [--dports P,P:Q] --set-mark N
   mark list|flush
         firewall-mark rules: new connections matching a rule get its mark,
         which a firewall-mark service (ipvsadm -A -f N) serves
+  sched show -t|-u|--sctp-service VIP:PORT | -f MARK [-6] [--client ADDR[:PORT]] [--full]
+  sched list
+        show a service's real servers with the load figures its scheduler
+        compares, where the next connection goes, and the scheduler's state
   lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
@@ -74,6 +89,10 @@ func main() {
 		code = cmdIpvsadm(os.Args[2:])
 	case "mark":
 		code = cmdCtl("mark", os.Args[2:])
+	case "reload":
+		code = cmdCtl("reload", os.Args[2:])
+	case "sched":
+		code = cmdCtl("sched", os.Args[2:])
 	case "lab":
 		code = cmdLab(os.Args[2:])
 	case "serve":

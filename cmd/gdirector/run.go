@@ -7,9 +7,12 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/gdirector/gdirector/daemon"
+	"github.com/gdirector/gdirector/httpapi"
+	"github.com/gdirector/gdirector/metrics"
 )
 
 func cmdRun(args []string) int {
@@ -20,12 +23,32 @@ func cmdRun(args []string) int {
 	ctlFlag := fs.String("ctl", "", "control socket path (default $GDIRECTOR_CTL or "+defaultCtl+")")
 	maxConns := fs.Int("max-conns", 0, "connection table capacity (default 1048576)")
 	quiet := fs.Bool("quiet", false, "log nothing but errors")
+	expireNodest := fs.Bool("expire-nodest-conn", false, "as IPVS's expire_nodest_conn sysctl: a client packet of a connection whose real server was removed (ipvsadm -d) expires the connection and is scheduled afresh; off, such packets are dropped until the connection times out")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, ADDR being HOST:PORT (e.g. 127.0.0.1:9102 or [::1]:9102; :9102 for every address); off by default")
+	configFile := fs.String("config", "", "load this file of ipvsadm rules (the output of ipvsadm -S) at start, and again on SIGHUP or `gdirector reload`")
+	var api httpapi.Config
+	fs.StringVar(&api.Addr, "api", "", "serve the remote management API at https://ADDR/v1/, ADDR being HOST:PORT; off by default, and needs --api-cert, --api-key and --api-token-file")
+	fs.StringVar(&api.CertFile, "api-cert", "", "PEM certificate (chain) of the remote API")
+	fs.StringVar(&api.KeyFile, "api-key", "", "PEM private key of the remote API")
+	fs.StringVar(&api.TokenFile, "api-token-file", "", "file holding the remote API's bearer token (mode 0600 or stricter; e.g. openssl rand -hex 32)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if (len(ifaces) == 0) == (*tunDev == "") || fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: gdirector run --iface NAME [--iface NAME...] | --tun NAME  [--ctl PATH]")
+		fmt.Fprintln(os.Stderr, "usage: gdirector run --iface NAME [--iface NAME...] | --tun NAME  [--ctl PATH] [--metrics HOST:PORT] [--config FILE] [--api HOST:PORT --api-cert FILE --api-key FILE --api-token-file FILE]")
 		return 2
+	}
+	if *metricsAddr != "" {
+		if _, err := metrics.ParseListenAddr(*metricsAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "gdirector run: --metrics: %v\n", err)
+			return 2
+		}
+	}
+	if api.Enabled() {
+		if err := api.Check(); err != nil {
+			fmt.Fprintf(os.Stderr, "gdirector run: %v\n", err)
+			return 2
+		}
 	}
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	logf := logger.Printf
@@ -33,10 +56,40 @@ func cmdRun(args []string) int {
 		logf = func(string, ...any) {}
 	}
 	path := ctlPath(*ctlFlag)
+	if *configFile != "" {
+		// Reloads read the same file whatever the working directory.
+		abs, err := filepath.Abs(*configFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gdirector run: --config: %v\n", err)
+			return 2
+		}
+		*configFile = abs
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads --config (without it, the daemon logs that there is
+	// nothing to reload); it never ends the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default: // a reload is pending: it will read the file anyway
+				}
+			}
+		}
+	}()
 	err := daemon.Run(ctx, daemon.Options{
 		Ifaces: ifaces, Tun: *tunDev, CtlPath: path, MaxConns: *maxConns, Logf: logf,
+		Metrics: *metricsAddr, Config: *configFile, Reload: reload, API: api,
+		ExpireNodestConn: *expireNodest,
 		Ready: func() {
 			serving := fmt.Sprint([]string(ifaces))
 			if *tunDev != "" {
