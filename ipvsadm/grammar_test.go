@@ -42,6 +42,9 @@ var grammarTable = []runCase{
 	{name: "-L -c -n", argv: "-L -c -n", stdout: connsTitle},
 	{name: "--list --connection --numeric", argv: "--list --connection --numeric", stdout: connsTitle},
 	{name: "-Lc without -n", argv: "-Lc", stdout: connsTitle},
+	{name: "connections with --persistent-conn", argv: "-L -n -c --persistent-conn", stdout: "IPVS connection entries\n" +
+		"pro expire state       source             virtual            destination        pe name          pe_data\n"},
+	{name: "connections with --stats", argv: "-Lnc --stats", code: 2, stderr: "options conflicts in the list command\n"},
 	{name: "attached service", argv: "-Lt192.0.2.10:80 -n", stdout: title + svc80 + d11 + d12},
 	{name: "attached after =", argv: "-Lnt=192.0.2.10:80", stdout: title + svc80 + d11 + d12},
 	{name: "long =", argv: "--list --tcp-service=192.0.2.10:80 --numeric", stdout: title + svc80 + d11 + d12},

@@ -312,8 +312,9 @@ func (r *runner) execute(c *command, readingStdin bool) (int, error) {
 		return r.getLAddrs(c)
 	}
 	if err != nil {
-		// ipvsadm prints ipvs_strerror and carries on (restore goes to
-		// the next line); the status is -1.
+		// ipvsadm prints ipvs_strerror; the status is -1. (ipvsadm's
+		// -R then goes on with the next line; ours stops and undoes the
+		// whole input, see restore.go.)
 		fmt.Fprintf(r.errw, "%s\n", err)
 		if c.svc.pe != "" && errors.Is(err, ctl.ErrSchedulerNotFound) && !errors.Is(err, sched.ErrUnknown) {
 			// The scheduler exists: the kernel's answer is about the
