@@ -32,6 +32,11 @@ import (
 // so that an estimation never sees the counters go backwards. The packet
 // path only adds to the counters; nothing here runs per packet.
 //
+// SetScaled puts given averages in place (restored or synchronized state,
+// tests) and, like Zero, restarts the counting from the current counters;
+// the kernel has no counterpart (its estimates only ever come from its own
+// passes).
+//
 // One difference from the kernel, on purpose: the kernel's listings show
 // the counters as its estimator last summed them from the per-CPU copies
 // (so ipvsadm --stats lags up to 2 s behind the traffic); here the counters
@@ -115,4 +120,25 @@ func (s *Stats) Scaled() ScaledRates {
 	a := e.avg
 	e.mu.Unlock()
 	return ScaledRates{CPS: a[estConns], InPPS: a[estInPkts], OutPPS: a[estOutPkts], InBPS: a[estInBytes], OutBPS: a[estOutBytes]}
+}
+
+// SetScaled makes r the estimator's averages, as if its passes had arrived
+// at them, and restarts the counting from the counters as they are now (as
+// Zero does, without zeroing the counters): the next Estimate moves r with
+// the traffic counted after the call only. It is how estimates carried from
+// elsewhere — an earlier run being restored, another director's state being
+// synchronized, a test that needs given rates — are put in place. Store the
+// counters first, then call SetScaled: a counter stored lower or higher than
+// the estimator last saw would otherwise read as a spike (or, going back, as
+// a wrapped-around one) at the next pass.
+//
+// r is in the estimator's fixed point (see ScaledRates); Rates reads it back
+// rounded, so that, for example, InPPS 512 reads as 0 packets per second and
+// 513 as 1.
+func (s *Stats) SetScaled(r ScaledRates) {
+	e := &s.est
+	e.mu.Lock()
+	e.last = s.load() // under the lock, as in Estimate
+	e.avg = [numEst]uint64{r.CPS, r.InPPS, r.OutPPS, r.InBPS, r.OutBPS}
+	e.mu.Unlock()
 }
