@@ -52,6 +52,10 @@ const (
 // Conn is one connection. The exported address fields are set by New and
 // never change afterwards; read them freely, never write them. State, flags
 // and expiry change under concurrent packets and are read with methods.
+//
+// A Conn is 108 bytes (the 112-byte size class): the four addresses, two
+// pointers the caller gave (Dest, Svc), one to what it shares with others
+// (ext), the state word, ports and small enums.
 type Conn struct {
 	CAddr [16]byte // client
 	VAddr [16]byte // virtual (VIP)
@@ -60,14 +64,12 @@ type Conn struct {
 
 	Dest *vs.Dest    // bound real server; nil for none
 	Svc  *vs.Service // for its Stats only; may be nil
-	tab  *Table
 
-	// control is the persistence template this connection was created
-	// under (the kernel's cp->control), nil for none; tmo is a template's
-	// timeout in ns (the service's persistence timeout); nControl, below,
-	// counts the live connections a template controls (cp->n_control).
-	control *Conn
-	tmo     int64
+	// ext is what the connection shares: for a plain connection the
+	// table's (its timeouts), for a template its own (timeout and count
+	// of controlled connections), for a connection created under a
+	// template that template's (the kernel's cp->control).
+	ext *connExt
 
 	// word packs everything that changes: protocol state (bits 0-3),
 	// mutable flags (bits 4-7) and the expiry time in units of 256 ns
@@ -81,8 +83,18 @@ type Conn struct {
 	IPv6  bool
 	Fwd   vs.FwdMethod
 	fixed uint8 // immutable flags: fixOnePacket, fixTemplate
+}
 
-	nControl atomic.Int32 // in the tail that would be padding
+// connExt is shared by connections: one per table for plain connections,
+// one per persistence template for the template and the connections it
+// controls.
+type connExt struct {
+	to  *timeouts // the table's live timeouts
+	tpl *Conn     // the template; nil in the table's plain ext
+	tmo int64     // the template's timeout in ns (the persistence timeout)
+	// nControl counts the live connections the template controls
+	// (cp->n_control).
+	nControl atomic.Int32
 }
 
 const (
@@ -164,10 +176,26 @@ func (c *Conn) InKey() Key {
 }
 
 // Control returns the persistence template that controls c, or nil.
-func (c *Conn) Control() *Conn { return c.control }
+func (c *Conn) Control() *Conn {
+	if c.fixed&fixTemplate != 0 {
+		return nil
+	}
+	return c.ext.tpl
+}
 
-// Controlled returns how many live connections a template controls.
-func (c *Conn) Controlled() int { return int(c.nControl.Load()) }
+// Controlled returns how many live connections a template controls (0 for
+// a connection).
+func (c *Conn) Controlled() int {
+	if c.fixed&fixTemplate == 0 {
+		return 0
+	}
+	return int(c.ext.nControl.Load())
+}
+
+// controls reports whether c is a template that controls live connections.
+func (c *Conn) controls() bool {
+	return c.fixed&fixTemplate != 0 && c.ext.nControl.Load() > 0
+}
 
 // Touch restarts a template's timeout from now, as the kernel does each
 // time ip_vs_sched_persist uses a template. It does nothing on a dead
@@ -176,7 +204,7 @@ func (c *Conn) Touch(now int64) {
 	if c.fixed&fixTemplate == 0 {
 		return
 	}
-	nexp := expBits(now + c.tmo)
+	nexp := expBits(now + c.ext.tmo)
 	for {
 		w := c.word.Load()
 		if w&wDead != 0 || c.word.CompareAndSwap(w, w&wLowMask|nexp) {
@@ -232,7 +260,7 @@ func (c *Conn) Update(now int64, dir Dir, tcpFlags uint8) {
 	if c.fixed&fixTemplate != 0 {
 		return
 	}
-	to := &c.tab.to
+	to := c.ext.to
 	if c.Proto != vs.TCP {
 		nexp := expBits(now + to.udp.Load())
 		for {
@@ -294,8 +322,8 @@ func (c *Conn) Update(now int64, dir Dir, tcpFlags uint8) {
 // (templates as persistent, others as inactive or active by their flag) and
 // mark the Dest overloaded when it reaches its upper threshold.
 func (c *Conn) bind(w uint64) {
-	if c.control != nil {
-		c.control.nControl.Add(1) // ip_vs_control_add
+	if c.fixed&fixTemplate == 0 && c.ext.tpl != nil {
+		c.ext.nControl.Add(1) // ip_vs_control_add
 	}
 	d := c.Dest
 	if d == nil {
@@ -317,8 +345,8 @@ func (c *Conn) bind(w uint64) {
 // unbind detaches a dead connection from its Dest like ip_vs_unbind_dest,
 // using the flags of w, the word the connection died with.
 func (c *Conn) unbind(w uint64) {
-	if c.control != nil {
-		c.control.nControl.Add(-1) // ip_vs_control_del
+	if c.fixed&fixTemplate == 0 && c.ext.tpl != nil {
+		c.ext.nControl.Add(-1) // ip_vs_control_del
 	}
 	d := c.Dest
 	if d == nil {

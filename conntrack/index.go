@@ -5,27 +5,41 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-// The index is a hash table split into shards by the top 8 bits of the
-// hash. Each shard is an open-addressing table in the style of a Swiss
-// table: slots in groups of 8, one control byte per slot (a 7-bit hash tag,
-// or empty, or deleted) packed in one uint64 per group, and one pointer per
-// slot. A slot costs 9 bytes and holds no copy of the key: a candidate is
-// confirmed against the Conn's own fields.
+// The index is one hash table for both directions, split into 256 shards
+// by the top byte of the hash. A connection has two entries, one under its
+// in-key and one under its out-key (a template only the first). Both
+// entries of one key land in the same group, so the LookupOut that follows
+// a missed LookupIn of the same packet (what a worker does for every reply,
+// and for the first packet of a connection) finds the group in cache.
+//
+// Each shard is an open-addressing table in the style of a Swiss table:
+// groups of 8 slots probed one after the other, each group holding
+//   - a control word: one byte per slot, a 7-bit tag of the hash (or empty,
+//     or deleted), so that one load tells which slots may match;
+//   - the slots' 16-bit hash fragments: the bits that chose the group, with
+//     the entry's direction as the lowest bit; a resize places entries by
+//     their fragment and never reads a Conn;
+//   - the slots' *Conn.
+//
+// That is 11 bytes a slot (88 a group) and no copy of the key: a candidate
+// is confirmed against the Conn's own fields.
 //
 // Readers take no lock. Writers (insert, delete, resize) hold the shard's
 // mutex. That is safe because:
-//   - control words and slot pointers are read and written atomically;
-//   - within one slot array an empty control byte never reappears where a
-//     probe might have to pass it (delete writes "empty" only in a group that
+//   - control words, fragment words and slot pointers are read and written
+//     atomically in a published array;
+//   - within one array an empty control byte never reappears where a probe
+//     might have to pass it (delete writes "empty" only in a group that
 //     already has an empty byte, which no probe sequence crosses, and
 //     "deleted" otherwise), so a reader never stops short of a key that was
 //     present when it started;
-//   - a resize builds a new array and publishes it with one atomic store;
-//     readers still on the old array see a valid, merely older, table, and
-//     the garbage collector frees it when the last of them is done (the role
-//     RCU plays in the kernel);
+//   - a resize builds a new array with plain stores and publishes it with
+//     one atomic store; readers still on the old array see a valid, merely
+//     older, table, and the garbage collector frees it when the last of
+//     them is done (the role RCU plays in the kernel);
 //   - a connection is marked dead (under the shard locks) before it leaves
 //     the index, and lookups skip dead entries, so a reader on an old array
 //     never returns a removed connection.
@@ -38,37 +52,49 @@ const (
 	bytesLSB   = 0x0101010101010101
 	bytesMSB   = 0x8080808080808080
 	allEmpty   = bytesLSB * ctrlEmpty
-	// A table grows when 7/8 of its slots are used (live or deleted), and is
-	// rebuilt for a load of about 7/12 (growth ×1.5), so the average load is
-	// about 0.7 and a connection costs ~2×9/0.7 ≈ 26 bytes of index.
+	dirIn      = 0 // the lowest bit of a fragment
+	dirOut     = 1
+	// A shard array grows (or is cleaned of deleted slots) when 7/8 of its
+	// slots are used, and is rebuilt for a load of 7/10 (growth ×1.25), so
+	// the load stays between 0.7 and 0.875 and a connection's two entries
+	// cost 25 to 31 bytes. Resizes read no Conn, so small steps are cheap.
 	maxLoadNum = 7
 	maxLoadDen = 8
+	rebuildNum = 7
+	rebuildDen = 10
 )
+
+type group struct {
+	ctrl  uint64                     // atomic in a published array
+	frags [2]uint64                  // 4 fragments a word; atomic in a published array
+	slots [groupSlots]unsafe.Pointer // *Conn; atomic in a published array
+}
 
 type slotArray struct {
 	ngroups uint64
-	ctrl    []atomic.Uint64
-	slots   []atomic.Pointer[Conn]
+	groups  []group
 }
 
 func newSlotArray(ngroups uint64) *slotArray {
-	a := &slotArray{
-		ngroups: ngroups,
-		ctrl:    make([]atomic.Uint64, ngroups),
-		slots:   make([]atomic.Pointer[Conn], ngroups*groupSlots),
-	}
-	for i := range a.ctrl {
-		a.ctrl[i].Store(allEmpty)
+	a := &slotArray{ngroups: ngroups, groups: make([]group, ngroups)}
+	for i := range a.groups {
+		a.groups[i].ctrl = allEmpty
 	}
 	return a
 }
 
-// group picks the home group: a multiply-shift range reduction of the hash
-// bits below the shard byte.
-func (a *slotArray) group(h uint64) uint64 {
-	hi, _ := bits.Mul64(h<<8, a.ngroups)
-	return hi
-}
+// fragOf is the part of a hash kept with an entry: the 15 bits below the
+// shard byte, and the direction as the lowest bit.
+func fragOf(h uint64, dir uint64) uint64 { return h>>40&0xfffe | dir }
+
+// tagOf is the control byte of an entry: 7 low bits of the hash, different
+// for the two directions so that a key's in-entry is no candidate for its
+// out-lookup.
+func tagOf(h uint64, dir uint64) uint64 { return (h ^ dir*0x55) & 0x7f }
+
+// home is the first group probed for a fragment (the same for both
+// directions): a multiply-shift range reduction of its 15 hash bits.
+func (a *slotArray) home(frag uint64) uint64 { return frag >> 1 * a.ngroups >> 15 }
 
 func (a *slotArray) next(g uint64) uint64 {
 	g++
@@ -77,8 +103,6 @@ func (a *slotArray) next(g uint64) uint64 {
 	}
 	return g
 }
-
-func tagOf(h uint64) uint64 { return h & 0x7f }
 
 // matchTag returns a mask with the top bit set in every byte equal to tag,
 // and possibly in a few others (callers confirm each candidate).
@@ -95,56 +119,80 @@ func matchFree(ctrl uint64) uint64 { return ctrl & bytesMSB }
 
 func byteIndex(m uint64) uint64 { return uint64(bits.TrailingZeros64(m) >> 3) }
 
+func (g *group) loadCtrl() uint64 { return atomic.LoadUint64(&g.ctrl) }
+
+func (g *group) load(i uint64) *Conn { return (*Conn)(atomic.LoadPointer(&g.slots[i])) }
+
+// frag returns slot i's fragment (reads atomically: Expire and Range call
+// it without the lock).
+func (g *group) frag(i uint64) uint64 {
+	return atomic.LoadUint64(&g.frags[i>>2]) >> (i & 3 * 16) & 0xffff
+}
+
+// shard is one cache line.
 type shard struct {
 	mu   sync.Mutex
 	arr  atomic.Pointer[slotArray]
-	live int      // connections in the shard (under mu)
+	live int      // entries in the shard (under mu)
 	used int      // live + deleted slots (under mu)
 	_    [32]byte // one shard per 64-byte line
 }
 
 type index struct {
-	out    bool
-	seed   *[4]uint64
 	shards [nShards]shard
 }
 
-func (x *index) init(out bool, seed *[4]uint64) {
-	x.out = out
-	x.seed = seed
+func (x *index) init() {
 	for i := range x.shards {
 		x.shards[i].arr.Store(newSlotArray(1))
 	}
 }
 
-func (x *index) match(c *Conn, k *Key) bool {
-	if x.out {
+func match(c *Conn, k *Key, dir uint64) bool {
+	if dir == dirOut {
 		return c.matchOut(k)
 	}
 	return c.matchIn(k)
 }
 
-func (x *index) hashConn(c *Conn) uint64 {
-	var k Key
-	if x.out {
-		k = c.OutKey()
-	} else {
-		k = c.InKey()
-	}
-	return hashKey(&k, x.seed)
-}
-
 func (x *index) shardOf(h uint64) *shard { return &x.shards[h>>56] }
 
-// lookup finds the live connection with key k (hash h) without locking.
-func (x *index) lookup(k *Key, h uint64) *Conn {
+// lock2 locks the shards of two hashes, in shard order (once if they are
+// the same), and returns them.
+func (x *index) lock2(h1, h2 uint64) (s1, s2 *shard) {
+	i1, i2 := h1>>56, h2>>56
+	s1, s2 = &x.shards[i1], &x.shards[i2]
+	switch {
+	case i1 == i2:
+		s1.mu.Lock()
+	case i1 < i2:
+		s1.mu.Lock()
+		s2.mu.Lock()
+	default:
+		s2.mu.Lock()
+		s1.mu.Lock()
+	}
+	return s1, s2
+}
+
+func unlock2(s1, s2 *shard) {
+	s1.mu.Unlock()
+	if s2 != s1 {
+		s2.mu.Unlock()
+	}
+}
+
+// lookup finds the live connection with key k (hash h) in direction dir
+// without locking.
+func (x *index) lookup(k *Key, h uint64, dir uint64) *Conn {
 	a := x.shardOf(h).arr.Load()
-	tag := tagOf(h)
-	for g := a.group(h); ; g = a.next(g) {
-		ctrl := a.ctrl[g].Load()
+	tag := tagOf(h, dir)
+	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
+		grp := &a.groups[g]
+		ctrl := grp.loadCtrl()
 		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			c := a.slots[g*groupSlots+byteIndex(m)].Load()
-			if c != nil && x.match(c, k) && c.word.Load()&wDead == 0 {
+			c := grp.load(byteIndex(m))
+			if c != nil && match(c, k, dir) && c.word.Load()&wDead == 0 {
 				return c
 			}
 		}
@@ -154,15 +202,16 @@ func (x *index) lookup(k *Key, h uint64) *Conn {
 	}
 }
 
-// has reports whether a connection with key k is indexed. Caller holds
-// the shard's mutex, so every entry is live.
-func (x *index) has(s *shard, k *Key, h uint64) bool {
+// has reports whether a connection with key k is indexed in direction dir.
+// Caller holds the shard's mutex, so every entry is live.
+func (x *index) has(s *shard, k *Key, h uint64, dir uint64) bool {
 	a := s.arr.Load()
-	tag := tagOf(h)
-	for g := a.group(h); ; g = a.next(g) {
-		ctrl := a.ctrl[g].Load()
+	tag := tagOf(h, dir)
+	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
+		grp := &a.groups[g]
+		ctrl := grp.ctrl
 		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			if c := a.slots[g*groupSlots+byteIndex(m)].Load(); c != nil && x.match(c, k) {
+			if c := grp.load(byteIndex(m)); c != nil && match(c, k, dir) {
 				return true
 			}
 		}
@@ -172,56 +221,60 @@ func (x *index) has(s *shard, k *Key, h uint64) bool {
 	}
 }
 
-// insert adds c (hash h, known absent). Caller holds s.mu.
-func (x *index) insert(s *shard, c *Conn, h uint64) {
+// insert adds c's entry for direction dir (hash h, known absent). Caller
+// holds s.mu.
+func insert(s *shard, c *Conn, h uint64, dir uint64) {
 	a := s.arr.Load()
 	if uint64(s.used+1)*maxLoadDen > a.ngroups*groupSlots*maxLoadNum {
-		a = x.rebuild(s, s.live+1)
+		a = rebuild(s, s.live+1)
 	}
-	putSlot(a, c, h, &s.used)
+	grp, i := freeSlot(a, fragOf(h, dir), &s.used)
+	sh := i & 3 * 16
+	atomic.StoreUint64(&grp.frags[i>>2], grp.frags[i>>2]&^(0xffff<<sh)|fragOf(h, dir)<<sh)
+	atomic.StorePointer(&grp.slots[i], unsafe.Pointer(c))
+	atomic.StoreUint64(&grp.ctrl, grp.ctrl&^(0xff<<(i*8))|tagOf(h, dir)<<(i*8))
 	s.live++
 }
 
-func putSlot(a *slotArray, c *Conn, h uint64, used *int) {
-	for g := a.group(h); ; g = a.next(g) {
-		ctrl := a.ctrl[g].Load()
-		if m := matchFree(ctrl); m != 0 {
-			b := byteIndex(m)
-			sh := b * 8
-			if (ctrl>>sh)&0xff == ctrlEmpty {
+// freeSlot finds the first free (empty or deleted) slot of the probe
+// sequence of frag, counting a newly used empty slot in *used. Writers only.
+func freeSlot(a *slotArray, frag uint64, used *int) (*group, uint64) {
+	for g := a.home(frag); ; g = a.next(g) {
+		grp := &a.groups[g]
+		if m := matchFree(grp.ctrl); m != 0 {
+			i := byteIndex(m)
+			if grp.ctrl>>(i*8)&0xff == ctrlEmpty {
 				*used++
 			}
-			a.slots[g*groupSlots+b].Store(c)
-			a.ctrl[g].Store(ctrl&^(0xff<<sh) | tagOf(h)<<sh)
-			return
+			return grp, i
 		}
 	}
 }
 
-// remove takes c (hash h) out of the shard. Caller holds s.mu.
-func (x *index) remove(s *shard, c *Conn, h uint64) bool {
+// remove takes c's entry for direction dir (hash h) out of the shard.
+// Caller holds s.mu.
+func remove(s *shard, c *Conn, h uint64, dir uint64) bool {
 	a := s.arr.Load()
-	tag := tagOf(h)
-	for g := a.group(h); ; g = a.next(g) {
-		ctrl := a.ctrl[g].Load()
+	tag := tagOf(h, dir)
+	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
+		grp := &a.groups[g]
+		ctrl := grp.ctrl
 		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			b := byteIndex(m)
-			i := g*groupSlots + b
-			if a.slots[i].Load() != c {
+			i := byteIndex(m)
+			if grp.slots[i] != unsafe.Pointer(c) || grp.frag(i)&1 != dir {
 				continue
 			}
-			sh := b * 8
 			mark := uint64(ctrlDel)
 			if matchEmpty(ctrl) != 0 {
 				mark = ctrlEmpty
 				s.used--
 			}
-			a.ctrl[g].Store(ctrl&^(0xff<<sh) | mark<<sh)
-			a.slots[i].Store(nil)
+			atomic.StoreUint64(&grp.ctrl, ctrl&^(0xff<<(i*8))|mark<<(i*8))
+			atomic.StorePointer(&grp.slots[i], nil)
 			s.live--
 			// Shrink a table that has become mostly empty (load < 7/64).
 			if a.ngroups > 1 && uint64(s.live)*maxLoadDen*maxLoadDen < a.ngroups*groupSlots*maxLoadNum {
-				x.rebuild(s, s.live)
+				rebuild(s, s.live)
 			}
 			return true
 		}
@@ -232,18 +285,28 @@ func (x *index) remove(s *shard, c *Conn, h uint64) bool {
 }
 
 // rebuild moves the shard's live entries into a new array sized for n
-// entries at a load of 7/12 and publishes it. Caller holds s.mu.
-func (x *index) rebuild(s *shard, n int) *slotArray {
-	ng := (uint64(n)*3*maxLoadDen + 2*groupSlots*maxLoadNum - 1) / (2 * groupSlots * maxLoadNum)
+// entries at a load of 7/10 and publishes it. Caller holds s.mu. No Conn
+// is read (the fragment places each entry, the tag comes along), and the
+// new array is filled with plain stores before it is published.
+func rebuild(s *shard, n int) *slotArray {
+	ng := (uint64(n)*rebuildDen + groupSlots*rebuildNum - 1) / (groupSlots * rebuildNum)
 	if ng == 0 {
 		ng = 1
 	}
 	old := s.arr.Load()
 	a := newSlotArray(ng)
 	used := 0
-	for i := range old.slots {
-		if c := old.slots[i].Load(); c != nil {
-			putSlot(a, c, x.hashConn(c), &used)
+	for g := range old.groups {
+		og := &old.groups[g]
+		full := ^og.ctrl & bytesMSB // full bytes have the top bit clear
+		for ; full != 0; full &= full - 1 {
+			i := byteIndex(full)
+			frag := og.frags[i>>2] >> (i & 3 * 16) & 0xffff
+			grp, j := freeSlot(a, frag, &used)
+			sh := j & 3 * 16
+			grp.frags[j>>2] = grp.frags[j>>2]&^(0xffff<<sh) | frag<<sh
+			grp.slots[j] = og.slots[i]
+			grp.ctrl = grp.ctrl&^(0xff<<(j*8)) | (og.ctrl>>(i*8)&0xff)<<(j*8)
 		}
 	}
 	s.used = used

@@ -34,9 +34,10 @@ type Options struct {
 
 // Table is the connection table. All methods are safe for concurrent use.
 type Table struct {
-	in, out index
-	to      timeouts
-	seed    [4]uint64
+	idx   index
+	to    timeouts
+	plain connExt // the ext of every connection without a template
+	seed  [4]uint64
 
 	capacity int64
 	onRemove func(*Conn)
@@ -57,9 +58,9 @@ func NewTable(opt Options) *Table {
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
 	}
-	t.in.init(false, &t.seed)
-	t.out.init(true, &t.seed)
+	t.idx.init()
 	t.to.init()
+	t.plain.to = &t.to
 	return t
 }
 
@@ -102,20 +103,20 @@ type Params struct {
 func (t *Table) LookupTemplate(k *Key) *Conn {
 	tk := *k
 	tk.Template = true
-	return t.in.lookup(&tk, hashKey(&tk, &t.seed))
+	return t.idx.lookup(&tk, hashKey(&tk, &t.seed), dirIn)
 }
 
 // LookupIn returns the connection of a client → VIP packet with key k, or
 // nil. It takes no lock and does not allocate. A connection whose expiry
 // has passed but which Expire has not collected yet is still found.
 func (t *Table) LookupIn(k *Key) *Conn {
-	return t.in.lookup(k, hashKey(k, &t.seed))
+	return t.idx.lookup(k, hashKey(k, &t.seed), dirIn)
 }
 
 // LookupOut returns the connection of a reply with key k (as received from
 // the real server), or nil. Same properties as LookupIn.
 func (t *Table) LookupOut(k *Key) *Conn {
-	return t.out.lookup(k, hashKey(k, &t.seed))
+	return t.idx.lookup(k, hashKey(k, &t.seed), dirOut)
 }
 
 // New creates a connection, binds it to p.Dest as ip_vs_bind_dest does and
@@ -138,7 +139,7 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		CAddr: p.CAddr, VAddr: p.VAddr, DAddr: p.DAddr, LAddr: p.CAddr,
 		CPort: p.CPort, VPort: p.VPort, DPort: p.DPort, LPort: p.CPort,
 		Proto: p.Proto, IPv6: p.IPv6, Fwd: p.Fwd,
-		Dest: p.Dest, Svc: p.Svc, tab: t,
+		Dest: p.Dest, Svc: p.Svc, ext: &t.plain,
 	}
 	if p.Fwd == vs.FullNAT {
 		c.LAddr, c.LPort = p.LAddr, p.LPort
@@ -146,13 +147,15 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 	exp := now + newConnTimeout*sec
 	if p.Flags&FlagTemplate != 0 {
 		c.fixed |= fixTemplate
-		c.tmo = p.Timeout
+		c.ext = &connExt{to: &t.to, tpl: c, tmo: p.Timeout}
 		exp = now + p.Timeout
 	} else {
 		if p.Flags&FlagOnePacket != 0 && p.Proto == vs.UDP {
 			c.fixed |= fixOnePacket
 		}
-		c.control = p.Control
+		if tp := p.Control; tp != nil && tp.fixed&fixTemplate != 0 {
+			c.ext = tp.ext
+		}
 	}
 	w := uint64(StateNone) | wInactive | expBits(exp)
 	if !seesReplies(p.Fwd) {
@@ -166,34 +169,30 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 	case c.fixed&fixTemplate != 0:
 		ik := c.InKey()
 		ih := hashKey(&ik, &t.seed)
-		is := t.in.shardOf(ih)
+		is := t.idx.shardOf(ih)
 		is.mu.Lock()
-		if t.in.has(is, &ik, ih) {
+		if t.idx.has(is, &ik, ih, dirIn) {
 			is.mu.Unlock()
 			t.count.Add(-1)
 			return nil, ErrExists
 		}
 		c.bind(w)
-		t.in.insert(is, c, ih)
+		insert(is, c, ih, dirIn)
 		is.mu.Unlock()
 		return c, nil
 	default:
 		ik, ok := c.InKey(), c.OutKey()
 		ih, oh := hashKey(&ik, &t.seed), hashKey(&ok, &t.seed)
-		is, os := t.in.shardOf(ih), t.out.shardOf(oh)
-		is.mu.Lock()
-		os.mu.Lock()
-		if t.in.has(is, &ik, ih) || t.out.has(os, &ok, oh) {
-			os.mu.Unlock()
-			is.mu.Unlock()
+		is, os := t.idx.lock2(ih, oh)
+		if t.idx.has(is, &ik, ih, dirIn) || t.idx.has(os, &ok, oh, dirOut) {
+			unlock2(is, os)
 			t.count.Add(-1)
 			return nil, ErrExists
 		}
 		c.bind(w)
-		t.in.insert(is, c, ih)
-		t.out.insert(os, c, oh)
-		os.mu.Unlock()
-		is.mu.Unlock()
+		insert(is, c, ih, dirIn)
+		insert(os, c, oh, dirOut)
+		unlock2(is, os)
 	}
 	if d := p.Dest; d != nil {
 		d.Stats.Conns.Add(1)
@@ -205,8 +204,8 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 }
 
 // kill removes c from the table and unbinds it if it is alive and, when
-// onlyExpiredAt is not nil, expired at *onlyExpiredAt. It holds the two
-// shard locks (in-index first, always) for a few dozen nanoseconds.
+// onlyExpiredAt is not nil, expired at *onlyExpiredAt. It holds the shard
+// locks of its two entries for a few dozen nanoseconds.
 func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 	if c.fixed&fixOnePacket != 0 {
 		for {
@@ -222,17 +221,17 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 			}
 		}
 	}
-	ih := t.in.hashConn(c)
-	is := t.in.shardOf(ih)
+	ik := c.InKey()
+	ih := hashKey(&ik, &t.seed)
+	var is, os *shard
 	var oh uint64
-	var os *shard
 	if c.fixed&fixTemplate == 0 {
-		oh = t.out.hashConn(c)
-		os = t.out.shardOf(oh)
-	}
-	is.mu.Lock()
-	if os != nil {
-		os.mu.Lock()
+		ok := c.OutKey()
+		oh = hashKey(&ok, &t.seed)
+		is, os = t.idx.lock2(ih, oh)
+	} else {
+		is = t.idx.shardOf(ih)
+		is.mu.Lock()
 	}
 	var w uint64
 	ok := false
@@ -241,11 +240,11 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 		if w&wDead != 0 || onlyExpiredAt != nil && !isExpired(w, *onlyExpiredAt) {
 			break
 		}
-		if onlyExpiredAt != nil && c.nControl.Load() > 0 {
+		if onlyExpiredAt != nil && c.controls() {
 			// A template that still controls connections does not
 			// expire: its timer starts again (the kernel's
 			// expire_later).
-			if c.word.CompareAndSwap(w, w&wLowMask|expBits(*onlyExpiredAt+c.tmo)) {
+			if c.word.CompareAndSwap(w, w&wLowMask|expBits(*onlyExpiredAt+c.ext.tmo)) {
 				break
 			}
 			continue
@@ -256,15 +255,16 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 		}
 	}
 	if ok {
-		t.in.remove(is, c, ih)
+		remove(is, c, ih, dirIn)
 		if os != nil {
-			t.out.remove(os, c, oh)
+			remove(os, c, oh, dirOut)
 		}
 	}
 	if os != nil {
-		os.mu.Unlock()
+		unlock2(is, os)
+	} else {
+		is.mu.Unlock()
 	}
-	is.mu.Unlock()
 	if ok {
 		t.count.Add(-1)
 		c.unbind(w)
@@ -299,20 +299,22 @@ func (t *Table) Expire(now int64, budget int) (expired int) {
 	s, pos := t.cur.shard, t.cur.pos
 	work, wrapped := 0, 0
 	for work < budget && wrapped <= nShards {
-		a := t.in.shards[s].arr.Load()
-		if pos >= len(a.slots) {
+		a := t.idx.shards[s].arr.Load()
+		if pos >= len(a.groups)*groupSlots {
 			s, pos = (s+1)%nShards, 0
 			wrapped++
 			continue
 		}
-		if pos%groupSlots == 0 && a.ctrl[pos/groupSlots].Load() == allEmpty {
+		grp := &a.groups[pos/groupSlots]
+		i := uint64(pos % groupSlots)
+		if i == 0 && grp.loadCtrl() == allEmpty {
 			pos += groupSlots
 			work++
 			continue
 		}
-		c := a.slots[pos].Load()
 		pos++
-		if c == nil {
+		c := grp.load(i)
+		if c == nil || grp.frag(i)&1 != dirIn {
 			continue
 		}
 		work++
@@ -325,18 +327,34 @@ func (t *Table) Expire(now int64, budget int) (expired int) {
 	return expired
 }
 
+// eachIn calls fn for every connection with an in-entry in the current
+// array of shard s (every connection and template of the shard) until fn
+// returns false, and reports whether it did.
+func (t *Table) eachIn(s int, fn func(*Conn) bool) bool {
+	a := t.idx.shards[s].arr.Load()
+	for g := range a.groups {
+		grp := &a.groups[g]
+		if grp.loadCtrl() == allEmpty {
+			continue
+		}
+		for i := range uint64(groupSlots) {
+			if c := grp.load(i); c != nil && grp.frag(i)&1 == dirIn && !fn(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Range calls fn for every connection in the table until fn returns false,
 // for ipvsadm -Lnc. It walks each shard's current array without locking:
 // connections added or removed during the walk may or may not be seen, and
 // one moved by a concurrent resize may be seen twice or missed. fn may call
 // Delete. One-packet connections are not listed.
 func (t *Table) Range(fn func(*Conn) bool) {
-	for s := range t.in.shards {
-		a := t.in.shards[s].arr.Load()
-		for i := range a.slots {
-			if c := a.slots[i].Load(); c != nil && c.Alive() && !fn(c) {
-				return
-			}
+	for s := range nShards {
+		if !t.eachIn(s, func(c *Conn) bool { return !c.Alive() || fn(c) }) {
+			return
 		}
 	}
 }
@@ -345,16 +363,13 @@ func (t *Table) Range(fn func(*Conn) bool) {
 // flight excepted, their owner deletes them). Connections created during a
 // Flush may survive it.
 func (t *Table) Flush() {
-	for s := range t.in.shards {
-		sh := &t.in.shards[s]
+	for s := range nShards {
 		for pass := 0; pass < 64; pass++ {
-			a := sh.arr.Load()
 			removed := false
-			for i := range a.slots {
-				if c := a.slots[i].Load(); c != nil {
-					removed = t.kill(c, nil) || removed
-				}
-			}
+			t.eachIn(s, func(c *Conn) bool {
+				removed = t.kill(c, nil) || removed
+				return true
+			})
 			// A removal may have shrunk the array under the walk; walk
 			// again until a pass removes nothing.
 			if !removed {

@@ -593,13 +593,15 @@ func TestIndexModel(t *testing.T) {
 				t.Fatal("lost", k)
 			}
 		}
-		for s := range tab.in.shards {
-			sh := &tab.in.shards[s]
+		for s := range tab.idx.shards {
+			sh := &tab.idx.shards[s]
 			a := sh.arr.Load()
 			live := 0
-			for i := range a.slots {
-				if a.slots[i].Load() != nil {
-					live++
+			for g := range a.groups {
+				for i := range a.groups[g].slots {
+					if a.groups[g].slots[i] != nil {
+						live++
+					}
 				}
 			}
 			if live != sh.live || sh.used < sh.live || uint64(sh.used)*8 > a.ngroups*8*7 {

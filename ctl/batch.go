@@ -151,6 +151,7 @@ func (m *Manager) newStage(copyServices bool) *stage {
 			g.svc[c] = s
 			st.services = append(st.services, c)
 		}
+		st.reindex()
 	}
 	st.publish(nil, false)
 	g.st = st
@@ -244,6 +245,13 @@ func (m *Manager) commit(g *stage, byKey bool) (Changes, error) {
 	changed := false
 	kept := map[*vs.Dest]bool{}
 	inNext := map[*service]bool{}
+	// The live dests before the commit: commitService replaces the list
+	// of a service that stays, and those it dropped must still be
+	// unlinked below.
+	before := make(map[*service][]*vs.Dest, len(m.services))
+	for _, s := range m.services {
+		before[s] = s.dests
+	}
 	var next, added []*service
 	for _, p := range plan {
 		s, c := m.commitService(g, p, byKey, kept, &ch)
@@ -270,7 +278,7 @@ func (m *Manager) commit(g *stage, byKey bool) (Changes, error) {
 			ch.ServicesRemoved++
 			changed = true
 		}
-		for _, d := range s.dests {
+		for _, d := range before[s] {
 			if !kept[d] {
 				m.unlink(s, d)
 				ch.DestsRemoved++
@@ -279,6 +287,7 @@ func (m *Manager) commit(g *stage, byKey bool) (Changes, error) {
 		}
 	}
 	m.services = next
+	m.reindex()
 
 	if !slices.EqualFunc(m.marks, st.marks, func(a, b vs.MarkRule) bool { return a.Equal(&b) }) {
 		m.marks = st.marks

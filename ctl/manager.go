@@ -155,6 +155,9 @@ type Manager struct {
 	check    func(DestConfig) error
 
 	services []*service // in the order they were added
+	// byKey indexes services by key for find; nil when it must be
+	// rebuilt (every change of services sets it so, see reindex).
+	byKey    map[vs.ServiceKey]int
 	marks    []vs.MarkRule
 	trash    []*trashed
 	timeouts [3]int // when there is no store
@@ -209,13 +212,34 @@ func (m *Manager) Conns() ConnLister { return m.conns }
 func (m *Manager) Now() int64 { return m.clock() }
 
 func (m *Manager) find(key vs.ServiceKey) (int, *service) {
-	for i, s := range m.services {
-		if s.key == key {
-			return i, s
+	if len(m.services) <= findScan {
+		for i, s := range m.services {
+			if s.key == key {
+				return i, s
+			}
 		}
+		return -1, nil
+	}
+	if m.byKey == nil {
+		m.byKey = make(map[vs.ServiceKey]int, len(m.services))
+		for i, s := range m.services {
+			m.byKey[s.key] = i
+		}
+	}
+	if i, ok := m.byKey[key]; ok {
+		return i, m.services[i]
 	}
 	return -1, nil
 }
+
+// findScan is the number of services up to which find scans the list; a
+// larger table (a keepalived virtual_server_group expands into thousands)
+// is indexed by key.
+const findScan = 16
+
+// reindex records that m.services changed: the key index is rebuilt at
+// the next find.
+func (m *Manager) reindex() { m.byKey = nil }
 
 // checkService validates what ip_vs_add_service and ip_vs_edit_service
 // check, in their order, and returns a new scheduler instance when the
@@ -279,6 +303,9 @@ func (m *Manager) AddService(c ServiceConfig) error {
 	}
 	s := &service{id: c.ServiceID, key: key, conf: c, sched: sc, stats: &vs.Stats{}}
 	m.services = append(m.services, s)
+	if m.byKey != nil {
+		m.byKey[key] = len(m.services) - 1
+	}
 	m.publish(s, true)
 	return nil
 }
@@ -318,6 +345,7 @@ func (m *Manager) DelService(id ServiceID) error {
 		return ErrNoSuchService
 	}
 	m.services = append(m.services[:i:i], m.services[i+1:]...)
+	m.reindex()
 	for _, d := range s.dests {
 		m.unlink(s, d)
 	}
@@ -335,6 +363,7 @@ func (m *Manager) Flush() error {
 		}
 	}
 	m.services = nil
+	m.reindex()
 	m.publish(nil, false)
 	return nil
 }

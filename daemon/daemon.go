@@ -16,9 +16,12 @@
 // groups on every interface, so NICs that filter multicast still deliver
 // the Neighbor Solicitations gdirector answers.
 //
-// With Options.Config the daemon starts from a file of ipvsadm rules (the
-// format of ipvsadm -S) and reloads it on Options.Reload or the control
-// socket's "reload" command, changing only what differs (see config.go).
+// With Options.Config the daemon starts from a configuration file (ipvsadm
+// rules, keepalived.conf, ldirectord.cf or gdirector's native YAML), runs
+// it through the health engine (package healthcheck), and reloads it on
+// Options.Reload, the control socket's "reload" command or, with
+// Options.Autoreload, a change of the file, changing only what differs
+// (see config.go).
 package daemon
 
 import (
@@ -27,14 +30,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"github.com/gdirector/gdirector/config"
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/datapath"
 	"github.com/gdirector/gdirector/estimator"
 	"github.com/gdirector/gdirector/header"
+	"github.com/gdirector/gdirector/healthcheck"
 	"github.com/gdirector/gdirector/httpapi"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/internal/sysctl"
@@ -61,19 +67,40 @@ type Options struct {
 	// ExpireNodestConn is IPVS's expire_nodest_conn sysctl (see
 	// datapath.Config.ExpireNodestConn).
 	ExpireNodestConn bool
+	// Workers is the number of data-plane workers (lanes): each interface
+	// is read through that many sockets of one PACKET_FANOUT group, one
+	// per worker (see datapath), whose receive rings share 8 MiB (at
+	// least 2 MiB each). 0 = runtime.NumCPU(); at most MaxWorkers. A
+	// TUN-fed director has one.
+	Workers int
+	// RX is how the sockets receive: afpacket.RXAuto (a TPACKET_V3 ring
+	// if the kernel allows it, else recvmmsg), RXRing or RXRecvmmsg.
+	RX afpacket.RXMode
 	// Metrics is the listen address (HOST:PORT) of the Prometheus endpoint
 	// /metrics; "" serves none. See package metrics.
 	Metrics string
+	// Status is the listen address (HOST:PORT) of the status page (a live
+	// HTML view of services, real servers and connections; see package
+	// status); "" serves none. Best kept on a loopback address.
+	Status string
 	// API enables the remote HTTPS API when any of its settings is given
 	// (then all are required; see package httpapi); zero = off.
 	API httpapi.Config
-	// Config is a file of ipvsadm rules (ipvsadm -S format) loaded at
-	// start; a bad rule stops the start with an error naming its line.
-	// "" starts with an empty table.
+	// Config is a configuration file loaded at start: ipvsadm rules
+	// (ipvsadm -S format), keepalived.conf, ldirectord.cf or native YAML
+	// (see package config/load); anything wrong in it stops the start
+	// with an error naming its line. "" starts with an empty table.
 	Config string
+	// Format is Config's format; config.FormatUnknown tells it from the
+	// contents (config.Detect).
+	Format config.Format
 	// Reload, if set, makes the daemon read Config again and apply the
 	// difference each time it receives (SIGHUP).
 	Reload <-chan struct{}
+	// Autoreload reloads Config whenever its contents change (keepalived's
+	// and ldirectord's autoreload); an ldirectord.cf with autoreload=yes
+	// asks for it too.
+	Autoreload bool
 }
 
 // errTunDR is ipvsadm's answer to -g on a director fed by a TUN device.
@@ -123,6 +150,10 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if opt.CtlPath == "" {
 		return errors.New("no control socket path")
 	}
+	workers, err := workerCount(opt.Workers, opt.Tun != "")
+	if err != nil {
+		return err
+	}
 
 	// Refuse early if another daemon owns the socket, before touching
 	// anything on the host.
@@ -138,6 +169,14 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}
 		defer metricsLn.Close()
 	}
+	// And the status page's.
+	statusLn, err := listenStatus(opt.Status, logf)
+	if err != nil {
+		return err
+	}
+	if statusLn != nil {
+		defer statusLn.Close()
+	}
 	// And the remote API's files and address.
 	api, err := listenAPI(opt, logf)
 	if err != nil {
@@ -147,29 +186,50 @@ func Run(ctx context.Context, opt Options) (err error) {
 		defer api.Close()
 	}
 
-	// The configuration file too: every rule is checked before anything
-	// changes on the host.
-	cfgData, err := readConfig(opt.Config, opt.Tun != "")
+	// The configuration file too: every rule and check is checked before
+	// anything changes on the host.
+	cfg, cfgStamp, err := readConfig(opt.Config, opt.Format, opt.Tun != "")
 	if err != nil {
 		return err
 	}
 
+	// devs holds each interface's first socket (or the TUN device),
+	// queues[k] the sockets of worker k+1, sockets all of them.
 	var devs []link.Device
+	var queues [][]link.Device
+	var sockets []*afpacket.Device
 	defer func() {
-		for _, d := range devs {
+		for _, d := range sockets {
 			d.Close()
+		}
+		if opt.Tun != "" {
+			for _, d := range devs {
+				d.Close()
+			}
 		}
 	}()
 	filter, err := afpacket.BuildFilter(nil, nil)
 	if err != nil {
 		return err
 	}
+	queues = make([][]link.Device, workers-1)
 	for _, name := range opt.Ifaces {
-		d, err := afpacket.Open(name, afpacket.Options{Filter: filter})
+		socks, err := afpacket.OpenFanout(name, workers, afpacket.Options{Filter: filter, RX: opt.RX, RingBlocks: ringBlocks(workers)})
 		if err != nil {
 			return fmt.Errorf("open %s: %w", name, err)
 		}
-		devs = append(devs, d)
+		sockets = append(sockets, socks...)
+		devs = append(devs, socks[0])
+		for k := range queues {
+			queues[k] = append(queues[k], socks[k+1])
+		}
+	}
+	if len(sockets) > 0 {
+		rx := "recvmmsg"
+		if sockets[0].Ring() {
+			rx = "TPACKET_V3 ring"
+		}
+		logf("gdirector: %d worker(s), one socket each per interface (PACKET_FANOUT), receiving with %s", workers, rx)
 	}
 	if opt.Tun != "" {
 		d, err := tun.Open(opt.Tun, tun.Options{})
@@ -203,7 +263,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	table.Store(vs.NewTable(nil))
 	conns := conntrack.NewTable(conntrack.Options{Capacity: opt.MaxConns, OnRemove: datapath.ConnRemoved})
 	dp, err := datapath.New(datapath.Config{
-		Devices: devs, Table: &table, Conns: conns,
+		Devices: devs, Queues: queues, Table: &table, Conns: conns,
 		Clock: clock.Real{}, Router: route.Netlink{}, Logf: logf,
 		ExpireNodestConn: opt.ExpireNodestConn,
 	})
@@ -251,14 +311,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 			f = nil
 		}
 		groups := SolicitedNodeGroups(vips)
-		for _, d := range devs {
-			if fd, ok := d.(*afpacket.Device); ok {
-				if err := fd.SetFilter(f); err != nil {
-					logf("gdirector: set filter on %s: %v", d.Name(), err)
-				}
-				if err := fd.SetMulticast(groups); err != nil {
-					logf("gdirector: %v", err)
-				}
+		for i, fd := range sockets {
+			if err := fd.SetFilter(f); err != nil {
+				logf("gdirector: set filter on %s: %v", fd.Name(), err)
+			}
+			// Memberships are per interface: its first socket's do.
+			if i%workers != 0 {
+				continue
+			}
+			if err := fd.SetMulticast(groups); err != nil {
+				logf("gdirector: %v", err)
 			}
 		}
 	}
@@ -269,21 +331,42 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return nil
 	}
 	mgr := ctl.NewManager(ctl.Config{Table: &table, OnChange: onChange, Timeouts: conns, Conns: conns, CheckDest: checkDest})
-	loader := &configLoader{path: opt.Config, mgr: mgr, logf: logf}
-	if err := loader.load(cfgData); err != nil {
+	// The health engine keeps the table equal to the configuration as
+	// the checks find its real servers (only with --config).
+	loader := &configLoader{path: opt.Config, format: opt.Format, check: tunDestCheck(opt.Tun != ""), logf: logf, auto: opt.Autoreload}
+	var health metrics.HealthFunc
+	if opt.Config != "" {
+		loader.engine = healthcheck.New(mgr, healthcheck.Options{Logf: logf})
+		health = loader.engine.Verdict
+	}
+	if err := loader.load(cfg, cfgStamp); err != nil {
 		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Reloads publish (routes, filters): they stop before the teardown.
+	// Reloads and health changes publish (routes, filters): they stop
+	// before the teardown.
 	waitReload := loader.watch(ctx, opt.Reload)
 	defer func() { cancel(); waitReload() }()
-	stopMetrics, err := startMetrics(ctx, metricsLn, metricsSource(mgr, dp, conns), logf)
+	if loader.engine != nil {
+		engineDone := make(chan struct{})
+		go func() {
+			defer close(engineDone)
+			_ = loader.engine.Run(ctx)
+		}()
+		defer func() { cancel(); <-engineDone }()
+	}
+	stopMetrics, err := startMetrics(ctx, metricsLn, metricsSource(mgr, dp, conns, health), logf)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
+	stopStatus, err := startStatus(ctx, statusLn, statusConfig(mgr, conns, health), logf)
+	if err != nil {
+		return err
+	}
+	defer stopStatus()
 	dpErr := make(chan error, 1)
 	go func() { dpErr <- dp.Run(ctx) }()
 	// The rate estimator (ipvsadm --rate): a pass over every service and
@@ -299,9 +382,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if opt.Ready != nil {
 		ready = append(ready, opt.Ready)
 	}
+	names := systemNames() // ipvsadm without -n: port and host names
 	// The commands of the control socket, also served by the remote API.
 	mux := &ctl.Mux{Handlers: map[string]ctl.Handler{
-		"": func(argv []string) (string, string, int) { return ipvsadm.Run(mgr, argv) },
+		"": func(argv []string) (string, string, int) {
+			return ipvsadm.RunEnv(mgr, argv, ipvsadm.Env{Names: names})
+		},
 		"mark": func(argv []string) (string, string, int) {
 			return markcmd.Run(mgr, argv)
 		},
@@ -349,7 +435,34 @@ func Run(ctx context.Context, opt Options) (err error) {
 			err = fmt.Errorf("data plane: %w", derr)
 		}
 	}
+	if c := dp.Counters(); len(c.LaneRx) > 1 {
+		logf("gdirector: frames read by each worker: %v", c.LaneRx)
+	}
 	return err
+}
+
+// MaxWorkers bounds Options.Workers (the kernel's PACKET_FANOUT_MAX).
+const MaxWorkers = 256
+
+// workerCount is the number of workers for Options.Workers: the CPUs by
+// default, one for a TUN-fed director.
+func workerCount(n int, tunFed bool) (int, error) {
+	switch {
+	case n < 0 || n > MaxWorkers:
+		return 0, fmt.Errorf("%d workers: want 1..%d (0: one per CPU)", n, MaxWorkers)
+	case tunFed:
+		return 1, nil
+	case n == 0:
+		return min(runtime.NumCPU(), MaxWorkers), nil
+	}
+	return n, nil
+}
+
+// ringBlocks is the number of ring blocks of each socket: an interface's
+// sockets share afpacket's default budget (8 MiB of 128 KiB blocks), but
+// each keeps at least 2 MiB for bursts that hash to one worker.
+func ringBlocks(workers int) int {
+	return max(afpacket.DefaultRingBlocks/workers, 16)
 }
 
 // SolicitedNodeGroups returns the Ethernet multicast groups of the

@@ -12,8 +12,9 @@ import (
 
 // metricsSource is what the Prometheus collector reads at each scrape: the
 // Manager's current table, the data plane's summed counters and the size
-// of the connection table. No health checker reports yet (Health is nil).
-func metricsSource(mgr *ctl.Manager, dp *datapath.Director, conns *conntrack.Table) metrics.Source {
+// of the connection table, and the health engine's verdicts (health; nil
+// without a configuration file).
+func metricsSource(mgr *ctl.Manager, dp *datapath.Director, conns *conntrack.Table, health metrics.HealthFunc) metrics.Source {
 	return metrics.Source{
 		Table: mgr.Table,
 		Dataplane: func() metrics.Dataplane {
@@ -27,6 +28,7 @@ func metricsSource(mgr *ctl.Manager, dp *datapath.Director, conns *conntrack.Tab
 			}
 		},
 		Conntrack: func() (int, int) { return conns.Len(), conns.Capacity() },
+		Health:    health,
 	}
 }
 

@@ -58,7 +58,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startMetrics(context.Background(), ln, metricsSource(mgr, dp, conns), t.Logf)
+	stop, err := startMetrics(context.Background(), ln, metricsSource(mgr, dp, conns, nil), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,12 +19,20 @@ import (
 
 // Config wires a Director.
 type Config struct {
-	Devices []link.Device             // the interfaces the director serves
-	Table   *atomic.Pointer[vs.Table] // published by the control plane
-	Conns   *conntrack.Table
-	Clock   clock.Clock
-	Router  Router
-	Logf    func(format string, args ...any) // optional
+	// Devices are the interfaces the director serves, one device each;
+	// they are also the first lane's (worker's) devices and the ones the
+	// slow path (ARP, NDP, parked frames) writes to.
+	Devices []link.Device
+	// Queues are the devices of further lanes: Queues[k][i] is lane k+1's
+	// device on the interface of Devices[i], typically another socket of
+	// the PACKET_FANOUT group Devices[i] belongs to
+	// (afpacket.OpenFanout). nil: one lane.
+	Queues [][]link.Device
+	Table  *atomic.Pointer[vs.Table] // published by the control plane
+	Conns  *conntrack.Table
+	Clock  clock.Clock
+	Router Router
+	Logf   func(format string, args ...any) // optional
 	// ExpireNodestConn is IPVS's expire_nodest_conn sysctl: a client
 	// packet of a connection whose real server was removed expires the
 	// connection at once and is scheduled as a new one (a TCP packet
@@ -60,8 +68,9 @@ type Director struct {
 
 	pool *fullnat.Pool // FullNAT local ports
 
-	workers []*Worker
-	slow    counters // drops and sends counted off the hot path
+	lanes   []*lane
+	workers []*Worker // every lane's, lane by lane
+	slow    counters  // drops and sends counted off the hot path
 	// slowIPID numbers the outer headers of tunnel frames the resolver
 	// encapsulates after parking them (its goroutine only).
 	slowIPID uint16
@@ -81,6 +90,16 @@ func New(cfg Config) (*Director, error) {
 	}
 	if cfg.Table == nil || cfg.Conns == nil || cfg.Clock == nil || cfg.Router == nil {
 		return nil, fmt.Errorf("datapath: incomplete config")
+	}
+	for k, q := range cfg.Queues {
+		if len(q) != len(cfg.Devices) {
+			return nil, fmt.Errorf("datapath: lane %d has %d devices for %d interfaces", k+1, len(q), len(cfg.Devices))
+		}
+		for i, dv := range q {
+			if dv == nil {
+				return nil, fmt.Errorf("datapath: lane %d has no device for %s", k+1, cfg.Devices[i].Name())
+			}
+		}
 	}
 	d := &Director{
 		devs:         cfg.Devices,
@@ -113,8 +132,10 @@ func New(cfg Config) (*Director, error) {
 		return nil, err
 	}
 	d.pool = pool
-	for i := range d.devs {
-		d.workers = append(d.workers, newWorker(d, i))
+	for k, devs := range append([][]link.Device{cfg.Devices}, cfg.Queues...) {
+		l := newLane(d, k, devs)
+		d.lanes = append(d.lanes, l)
+		d.workers = append(d.workers, l.workers...)
 	}
 	d.TableChanged(cfg.Table.Load())
 	return d, nil
@@ -169,19 +190,27 @@ func (d *Director) TableChanged(t *vs.Table) {
 	}
 }
 
-// Run starts one worker per device and the resolver, and blocks until ctx
-// is done and every worker has stopped.
+// Run starts the lanes (one goroutine each, or one per device when the
+// devices cannot be multiplexed), the resolver and the expiry, and blocks
+// until ctx is done and every lane has stopped.
 func (d *Director) Run(ctx context.Context) error {
+	// A lane that fails stops the others.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); d.res.run(done) }()
-	errs := make(chan error, len(d.workers))
-	for _, w := range d.workers {
+	var runs []func(context.Context) error
+	for _, l := range d.lanes {
+		runs = append(runs, l.goroutines()...)
+	}
+	errs := make(chan error, len(runs))
+	for _, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.run(ctx); err != nil {
+			if err := run(ctx); err != nil {
 				errs <- err
 			}
 		}()
@@ -193,10 +222,15 @@ func (d *Director) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errs:
 	}
+	cancel()
 	close(done)
 	wg.Wait()
 	return err
 }
+
+// Lanes returns how many lanes (workers, each with its own device on every
+// interface) the director runs.
+func (d *Director) Lanes() int { return len(d.lanes) }
 
 // PointToPoint reports whether the director is fed by a point-to-point
 // (TUN) device, where methods that need layer 2 (DR) cannot work.
@@ -220,8 +254,13 @@ func (d *Director) Counters() Counters {
 		c.ICMPSent += atomic.LoadUint64(&k.icmpSent)
 	}
 	c.Drops = map[string]uint64{}
-	for _, w := range d.workers {
-		add(&w.c)
+	for _, l := range d.lanes {
+		var rx uint64
+		for _, w := range l.workers {
+			rx += atomic.LoadUint64(&w.c.rx)
+			add(&w.c)
+		}
+		c.LaneRx = append(c.LaneRx, rx)
 	}
 	add(&d.slow)
 	delete(c.Drops, forward.Pass.String())
@@ -240,6 +279,7 @@ type Counters struct {
 	ICMPSent           uint64 // ICMP errors originated (frag needed, time exceeded)
 	Parked             uint64 // frames that waited for neighbour resolution
 	Drops              map[string]uint64
+	LaneRx             []uint64 // frames read by each lane (worker)
 }
 
 // counters are one worker's; written with atomics so Counters can read

@@ -17,11 +17,14 @@ import (
 	"github.com/gdirector/gdirector/vs"
 )
 
-// Worker reads one device and forwards what it reads. Its state is its
-// own; only counters are read by others (atomically).
+// Worker forwards what one device of a lane reads (see lane). Its state
+// is its own (its buffers are shared with the other Workers of its lane,
+// which run on the same goroutine); only counters are read by others
+// (atomically).
 type Worker struct {
 	d     *Director
-	dev   int
+	dev   int           // the interface it reads (index into Director.devs)
+	devs  []link.Device // its lane's device per interface: read devs[dev], write any
 	bufs  [][]byte
 	sizes []int
 	tx    [][][]byte // per egress device, frames to write this batch
@@ -52,30 +55,51 @@ type Worker struct {
 	c    counters
 }
 
-func newWorker(d *Director, dev int) *Worker {
-	n := d.devs[dev].BatchSize()
-	if n <= 0 {
-		n = 64
-	}
-	w := &Worker{d: d, dev: dev, bufs: make([][]byte, n), sizes: make([]int, n)}
+// laddrRetries bounds how many more local ports a new FullNAT connection
+// tries after losing its first to a concurrent worker.
+const laddrRetries = 3
+
+// newWorker makes the Worker of lane number lane that reads devs[dev];
+// with share, it uses the buffers of share (a Worker of the same lane
+// served by the same goroutine) instead of its own.
+func newWorker(d *Director, lane, dev int, devs []link.Device, share *Worker) *Worker {
+	w := &Worker{d: d, dev: dev, devs: devs}
+	// Spread the IP IDs of the outer headers that different lanes build
+	// toward the same real server.
+	w.ipID = uint16(lane * 0x9e37)
 	w.inUse = func(k conntrack.Key) bool { return d.conns.LookupOut(&k) != nil }
-	for i := range w.bufs {
-		w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
-	}
-	w.icmpBufs = make([][]byte, min(n, 16))
-	for i := range w.icmpBufs {
-		w.icmpBufs[i] = make([]byte, forward.ICMPv6ErrorMax+64)
+	if share != nil {
+		w.bufs, w.sizes, w.tx, w.icmpBufs = share.bufs, share.sizes, share.tx, share.icmpBufs
+	} else {
+		n := 0
+		for _, dv := range devs {
+			n = max(n, dv.BatchSize())
+		}
+		if n <= 0 {
+			n = 64
+		}
+		w.bufs, w.sizes = make([][]byte, n), make([]int, n)
+		for i := range w.bufs {
+			w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
+		}
+		w.icmpBufs = make([][]byte, min(n, 16))
+		for i := range w.icmpBufs {
+			w.icmpBufs[i] = make([]byte, forward.ICMPv6ErrorMax+64)
+		}
+		for range devs {
+			w.tx = append(w.tx, make([][]byte, 0, n))
+		}
 	}
 	for _, dv := range d.devs {
-		w.tx = append(w.tx, make([][]byte, 0, n))
 		w.macs = append(w.macs, dv.HardwareAddr())
 		w.mtus = append(w.mtus, dv.MTU())
 	}
 	return w
 }
 
+// run serves the Worker's device alone, blocking in its Read.
 func (w *Worker) run(ctx context.Context) error {
-	dv := w.d.devs[w.dev]
+	dv := w.devs[w.dev]
 	for ctx.Err() == nil {
 		n, err := dv.Read(w.bufs, w.sizes, link.Headroom)
 		if err != nil {
@@ -84,19 +108,23 @@ func (w *Worker) run(ctx context.Context) error {
 			}
 			return err
 		}
-		if n == 0 {
-			continue
+		if n > 0 {
+			w.batch(n)
 		}
-		w.begin(w.d.clock.Now())
-		for i := 0; i < n; i++ {
-			frame := w.bufs[i][:link.Headroom+w.sizes[i]]
-			if dev, out, _ := w.process(frame); dev >= 0 {
-				w.tx[dev] = append(w.tx[dev], out)
-			}
-		}
-		w.flush()
 	}
 	return nil
+}
+
+// batch forwards the n frames just read into w.bufs and writes them out.
+func (w *Worker) batch(n int) {
+	w.begin(w.d.clock.Now())
+	for i := 0; i < n; i++ {
+		frame := w.bufs[i][:link.Headroom+w.sizes[i]]
+		if dev, out, _ := w.process(frame); dev >= 0 {
+			w.tx[dev] = append(w.tx[dev], out)
+		}
+	}
+	w.flush()
 }
 
 // begin starts a batch: one clock read and one load of each snapshot.
@@ -114,7 +142,7 @@ func (w *Worker) flush() {
 		}
 		// Each queued slice is exactly its frame: a method may have moved
 		// the frame's start into the headroom (tunnelling).
-		sent, err := w.d.devs[i].Write(w.tx[i], 0)
+		sent, err := w.devs[i].Write(w.tx[i], 0)
 		atomic.AddUint64(&w.c.tx, uint64(sent))
 		if err != nil || sent < len(w.tx[i]) {
 			atomic.AddUint64(&w.c.drop[forward.DropTx], uint64(len(w.tx[i])-sent))
@@ -261,16 +289,31 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	if onePacket {
 		flags = conntrack.FlagOnePacket
 	}
-	c, err := w.d.conns.New(w.now, &conntrack.Params{
-		Proto: vs.Proto(p.Proto), IPv6: p.IPv6,
-		CAddr: p.Src, CPort: p.SPort,
-		VAddr: p.Dst, VPort: p.DPort,
-		DAddr: dest.Addr16, DPort: dport,
-		LAddr: laddr, LPort: lport,
-		Fwd:  fwd,
-		Dest: dest, Svc: svc,
-		Flags: flags, Control: tmpl,
-	})
+	var c *conntrack.Conn
+	var err error
+	for try := 0; ; try++ {
+		c, err = w.d.conns.New(w.now, &conntrack.Params{
+			Proto: vs.Proto(p.Proto), IPv6: p.IPv6,
+			CAddr: p.Src, CPort: p.SPort,
+			VAddr: p.Dst, VPort: p.DPort,
+			DAddr: dest.Addr16, DPort: dport,
+			LAddr: laddr, LPort: lport,
+			Fwd:  fwd,
+			Dest: dest, Svc: svc,
+			Flags: flags, Control: tmpl,
+		})
+		if err == nil || la == nil || try == laddrRetries || !errors.Is(err, conntrack.ErrExists) || w.d.conns.LookupIn(k) != nil {
+			break
+		}
+		// Another worker took the same local port for another client at
+		// the same moment (the pool found it free before either
+		// connection was inserted): take the next one.
+		var ok bool
+		if la, lport, ok = w.d.pool.Alloc(svc.LAddrs, vs.Proto(p.Proto), dest.Addr16, dport, w.inUse); !ok {
+			return w.drop(forward.DropPortsExhausted)
+		}
+		laddr = la.Addr16
+	}
 	if err != nil {
 		if errors.Is(err, conntrack.ErrTableFull) {
 			return w.drop(forward.DropTableFull)
@@ -301,11 +344,15 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 	// As ip_vs_in does, the packet is counted before it is sent: one the
 	// sending then drops (too big, …) was still received for the service.
 	count(c, forward.In, size)
+	// The next hop toward the real server, looked up once for the MTU
+	// check and the Ethernet rewrite.
+	var h nextHop
+	var hok bool
 	if c.Fwd == vs.Masq || c.Fwd == vs.DirectRoute || c.Fwd == vs.FullNAT {
 		// As IPVS does before it mangles anything: a packet too big for
 		// the link to the real server gets frag-needed (Packet Too Big)
 		// from the VIP, quoting what the client sent.
-		if h, ok := w.nh.get(c.DAddr); ok && int(size) > w.mtus[h.dev] {
+		if h, hok = w.nh.get(c.DAddr); hok && int(size) > w.mtus[h.dev] {
 			return w.tooBig(frame, w.mtus[h.dev], p.Dst)
 		}
 	}
@@ -329,13 +376,11 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		toa := p.Proto == header.ProtoTCP && fullnat.WantTOA(p.TCPFlags, c.State())
 		c.Update(w.now, conntrack.In, p.TCPFlags)
 		r = fullnat.In(f, p, c.LAddr, c.LPort, c.DAddr, c.DPort)
-		if r == forward.Pass && toa {
+		if r == forward.Pass && toa && hok {
 			// The real server learns the client's address from the TCP
 			// option address (TOA) on the handshake's last ACK.
-			if h, ok := w.nh.get(c.DAddr); ok {
-				n, _ := fullnat.InsertTOA(frame[:cap(frame)], link.Headroom, len(f), p, c.CAddr, c.CPort, w.mtus[h.dev])
-				frame = frame[:link.Headroom+n]
-			}
+			n, _ := fullnat.InsertTOA(frame[:cap(frame)], link.Headroom, len(f), p, c.CAddr, c.CPort, w.mtus[h.dev])
+			frame = frame[:link.Headroom+n]
 		}
 	default:
 		r = forward.DropMethod
@@ -344,7 +389,7 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		return w.drop(r)
 	}
 	atomic.AddUint64(&w.c.in, 1)
-	return w.l2(frame, c.DAddr)
+	return w.l2hop(frame, c.DAddr, h, hok)
 }
 
 // tunnel encapsulates a client→VIP packet of c in IPIP (ip6ip6) toward
@@ -390,7 +435,10 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	// The reply crosses the director's forwarding path: the kernel would
 	// answer a packet too big for the client's link, or one whose TTL
 	// runs out, from the director's own address toward the real server.
-	if h, ok := w.nh.get(p.Dst); ok && p.End-p.L3 > w.mtus[h.dev] {
+	// It leaves toward the client (for FullNAT once rewritten): one
+	// next-hop lookup serves the MTU check and the Ethernet header.
+	h, hok := w.nh.get(c.CAddr)
+	if hok && p.End-p.L3 > w.mtus[h.dev] {
 		return w.tooBig(frame, w.mtus[h.dev], w.localTo(p.Src))
 	}
 	var r forward.Reason
@@ -412,7 +460,7 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	}
 	count(c, forward.Out, uint64(p.End-p.L3))
 	atomic.AddUint64(&w.c.out, 1)
-	return w.l2(frame, p.Dst)
+	return w.l2hop(frame, c.CAddr, h, hok)
 }
 
 // icmpRelated forwards an ICMP error that concerns a tracked connection
@@ -583,6 +631,11 @@ func count(c *conntrack.Conn, dir forward.Dir, size uint64) {
 // resolver (slow path: the allocation happens once per unresolved burst).
 func (w *Worker) l2(frame []byte, dst [16]byte) (int, []byte, forward.Reason) {
 	h, ok := w.nh.get(dst)
+	return w.l2hop(frame, dst, h, ok)
+}
+
+// l2hop is l2 with dst's next hop h already looked up (ok: found).
+func (w *Worker) l2hop(frame []byte, dst [16]byte, h nextHop, ok bool) (int, []byte, forward.Reason) {
 	if !ok {
 		return w.park(dst, frame, false)
 	}

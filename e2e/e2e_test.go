@@ -39,8 +39,17 @@ func TestMain(m *testing.M) {
 
 var labSeq atomic.Int32
 
-// labPrefix returns a namespace prefix unique to this test process.
-func labPrefix() string { return fmt.Sprintf("gde%d%c", os.Getpid()%100000, 'a'+labSeq.Add(1)-1) }
+// labPrefix returns a namespace prefix unique to this test process:
+// gde<pid>a … gde<pid>z, then gde<pid>aa, ab, … (a whole run builds more
+// than 26 labs).
+func labPrefix() string {
+	n := labSeq.Add(1) - 1
+	seq := string(rune('a' + n%26))
+	if n >= 26 {
+		seq = string(rune('a'+n/26-1)) + seq
+	}
+	return fmt.Sprintf("gde%d%s", os.Getpid()%100000, seq)
+}
 
 // roottest requires what every end-to-end test needs.
 func roottest(t *testing.T) {

@@ -6,9 +6,16 @@
 // used to prepend headers in place (IPIP encapsulation). Implementations
 // live in sub-packages: link/afpacket (AF_PACKET sockets on a real or veth
 // interface) and link/linktest (an in-memory pair for root-free tests).
+//
+// One data-plane worker can serve several devices from one goroutine when
+// they implement Multiplexer: it reads each without waiting (TryRead) and,
+// when none has frames, waits on all of them at once with a Poller.
 package link
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Headroom is the number of bytes the data plane keeps in front of every
 // frame it reads. It is enough for an outer IPv6 header (40 bytes) plus a
@@ -42,4 +49,26 @@ type Device interface {
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
 	Write(bufs [][]byte, offset int) (int, error)
 	Close() error
+}
+
+// Multiplexer is implemented by devices that one goroutine can serve
+// together with other devices of the same kind.
+type Multiplexer interface {
+	Device
+	// TryRead is Read without waiting: it returns 0, nil at once when no
+	// frame is queued. Like Read, it is called by one goroutine at a time.
+	TryRead(bufs [][]byte, sizes []int, offset int) (int, error)
+	// NewPoller returns a Poller that waits on every device of devs, or
+	// nil if it cannot wait on all of them together (another kind of
+	// device, for instance).
+	NewPoller(devs []Device) Poller
+}
+
+// A Poller waits for frames on a fixed set of devices. It is used by one
+// goroutine at a time.
+type Poller interface {
+	// Wait returns when a frame may be queued on one of the devices, when
+	// timeout has passed, or when a device was closed. It may return
+	// early; the caller then finds nothing to read and waits again.
+	Wait(timeout time.Duration)
 }

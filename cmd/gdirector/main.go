@@ -3,9 +3,11 @@
 //	gdirector run --iface NAME [--iface NAME…] [--ctl PATH]   start the daemon
 //	gdirector ipvsadm ARGS…                                    ipvsadm, talking to the daemon
 //	gdirector reload                                           read the daemon's --config file again
+//	gdirector config check FILE [--format F]                   validate a configuration file of any format
 //	gdirector mark add|del|list|flush [RULE]                   firewall-mark rules for -f services
 //	gdirector sched show SERVICE [--client ADDR] | sched list  what a service's scheduler sees and would do
 //	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep]    build and demo an LVS lab (root)
+//	gdirector bench forward [--mode M] [--runs N] [--out FILE]     data-plane benchmark against the kernel (root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
 //
@@ -42,8 +44,11 @@ commands:
   run --iface NAME [--iface NAME...] [--ctl PATH] [--metrics HOST:PORT]
         start the director on those interfaces with an empty table;
         --metrics serves Prometheus metrics at http://HOST:PORT/metrics
-        --config FILE starts from a file of ipvsadm rules (ipvsadm -S output)
-        instead, re-read on SIGHUP or gdirector reload;
+        --config FILE starts from a configuration file instead: ipvsadm rules
+        (ipvsadm -S output), keepalived.conf, ldirectord.cf or native YAML
+        (docs/config.md; --format F if its contents do not tell), with its
+        health checks; re-read on SIGHUP, gdirector reload, and with
+        --autoreload whenever the file changes;
         --api HOST:PORT --api-cert FILE --api-key FILE --api-token-file FILE
         serves the remote management API over HTTPS (off by default)
   ipvsadm ARGS...
@@ -52,6 +57,10 @@ commands:
   reload
         make the daemon read its --config file again and apply what changed
         (as SIGHUP does); prints the changes, or the failing line
+  config check FILE [--format ipvsadm|keepalived|ldirectord|native] [--tun]
+        read and validate a configuration file as run --config would, without
+        starting anything; prints a summary, or the error with file and line
+        (exit 0 valid, 1 invalid, 2 usage)
   mark add|del -d ADDR [-s NET] [-p tcp|udp|sctp] [--dports P,P:Q] --set-mark N
   mark list|flush
         firewall-mark rules: new connections matching a rule get its mark,
@@ -60,6 +69,10 @@ commands:
   sched list
         show a service's real servers with the load figures its scheduler
         compares, where the next connection goes, and the scheduler's state
+  bench forward [--mode nat|dr|tun|fullnat|all] [--runs N] [--duration D] [--out FILE.csv|.json]
+        measure forwarding (64-byte UDP, connections/s, bulk TCP) through the
+        director against plain kernel forwarding, nftables DNAT and HAProxy
+        in a lab, and print a table of medians (root; gdirector bench -h)
   lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
@@ -91,8 +104,12 @@ func main() {
 		code = cmdCtl("mark", os.Args[2:])
 	case "reload":
 		code = cmdCtl("reload", os.Args[2:])
+	case "config":
+		code = cmdConfig(os.Args[2:])
 	case "sched":
 		code = cmdCtl("sched", os.Args[2:])
+	case "bench":
+		code = cmdBench(os.Args[2:])
 	case "lab":
 		code = cmdLab(os.Args[2:])
 	case "serve":

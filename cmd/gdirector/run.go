@@ -8,11 +8,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
+	"github.com/gdirector/gdirector/config"
 	"github.com/gdirector/gdirector/daemon"
 	"github.com/gdirector/gdirector/httpapi"
+	"github.com/gdirector/gdirector/link/afpacket"
 	"github.com/gdirector/gdirector/metrics"
+	"github.com/gdirector/gdirector/status"
 )
 
 func cmdRun(args []string) int {
@@ -22,10 +26,15 @@ func cmdRun(args []string) int {
 	tunDev := fs.String("tun", "", "feed the director from this TUN device (created if missing) instead of --iface; the host routes VIP traffic and NAT replies into it")
 	ctlFlag := fs.String("ctl", "", "control socket path (default $GDIRECTOR_CTL or "+defaultCtl+")")
 	maxConns := fs.Int("max-conns", 0, "connection table capacity (default 1048576)")
+	workers := fs.Int("workers", 0, fmt.Sprintf("data-plane workers: each interface is read through this many sockets of one PACKET_FANOUT group, one per worker (default: one per CPU, here %d; at most %d; a --tun director has one)", runtime.NumCPU(), daemon.MaxWorkers))
+	rxFlag := fs.String("rx", "auto", "how the packet sockets receive: ring (a TPACKET_V3 memory-mapped ring: fastest; a lone packet may wait up to 1ms), recvmmsg (batched copies, no added wait), or auto (ring if the kernel allows it)")
 	quiet := fs.Bool("quiet", false, "log nothing but errors")
 	expireNodest := fs.Bool("expire-nodest-conn", false, "as IPVS's expire_nodest_conn sysctl: a client packet of a connection whose real server was removed (ipvsadm -d) expires the connection and is scheduled afresh; off, such packets are dropped until the connection times out")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, ADDR being HOST:PORT (e.g. 127.0.0.1:9102 or [::1]:9102; :9102 for every address); off by default")
-	configFile := fs.String("config", "", "load this file of ipvsadm rules (the output of ipvsadm -S) at start, and again on SIGHUP or `gdirector reload`")
+	statusAddr := fs.String("status", "", "serve a live status page (services, real servers, health, connections, rates, forwarding diagram) at http://ADDR/, ADDR being HOST:PORT; off by default; keep it on a loopback address such as 127.0.0.1:9180")
+	configFile := fs.String("config", "", "load this configuration file at start (ipvsadm rules as ipvsadm -S writes them, keepalived.conf, ldirectord.cf or native YAML; see docs/config.md), and again on SIGHUP or `gdirector reload`")
+	formatFlag := fs.String("format", "", "the --config file's format: ipvsadm, keepalived, ldirectord or native (default: told from its contents)")
+	autoreload := fs.Bool("autoreload", false, "reload the --config file whenever its contents change")
 	var api httpapi.Config
 	fs.StringVar(&api.Addr, "api", "", "serve the remote management API at https://ADDR/v1/, ADDR being HOST:PORT; off by default, and needs --api-cert, --api-key and --api-token-file")
 	fs.StringVar(&api.CertFile, "api-cert", "", "PEM certificate (chain) of the remote API")
@@ -35,7 +44,7 @@ func cmdRun(args []string) int {
 		return 2
 	}
 	if (len(ifaces) == 0) == (*tunDev == "") || fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: gdirector run --iface NAME [--iface NAME...] | --tun NAME  [--ctl PATH] [--metrics HOST:PORT] [--config FILE] [--api HOST:PORT --api-cert FILE --api-key FILE --api-token-file FILE]")
+		fmt.Fprintln(os.Stderr, "usage: gdirector run --iface NAME [--iface NAME...] | --tun NAME  [--ctl PATH] [--metrics HOST:PORT] [--status HOST:PORT] [--config FILE [--format F] [--autoreload]] [--api HOST:PORT --api-cert FILE --api-key FILE --api-token-file FILE]")
 		return 2
 	}
 	if *metricsAddr != "" {
@@ -44,11 +53,35 @@ func cmdRun(args []string) int {
 			return 2
 		}
 	}
+	if *statusAddr != "" {
+		if _, _, err := status.ParseListenAddr(*statusAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "gdirector run: --status: %v\n", err)
+			return 2
+		}
+	}
 	if api.Enabled() {
 		if err := api.Check(); err != nil {
 			fmt.Fprintf(os.Stderr, "gdirector run: %v\n", err)
 			return 2
 		}
+	}
+	if *workers < 0 || *workers > daemon.MaxWorkers {
+		fmt.Fprintf(os.Stderr, "gdirector run: --workers %d: want 1..%d (0: one per CPU)\n", *workers, daemon.MaxWorkers)
+		return 2
+	}
+	rx, err := afpacket.ParseRXMode(*rxFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector run: --rx: %v\n", err)
+		return 2
+	}
+	format, err := config.ParseFormat(*formatFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector run: --format: %v\n", err)
+		return 2
+	}
+	if *configFile == "" && (*formatFlag != "" || *autoreload) {
+		fmt.Fprintln(os.Stderr, "gdirector run: --format and --autoreload need --config FILE")
+		return 2
 	}
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	logf := logger.Printf
@@ -86,10 +119,10 @@ func cmdRun(args []string) int {
 			}
 		}
 	}()
-	err := daemon.Run(ctx, daemon.Options{
+	err = daemon.Run(ctx, daemon.Options{
 		Ifaces: ifaces, Tun: *tunDev, CtlPath: path, MaxConns: *maxConns, Logf: logf,
-		Metrics: *metricsAddr, Config: *configFile, Reload: reload, API: api,
-		ExpireNodestConn: *expireNodest,
+		Metrics: *metricsAddr, Status: *statusAddr, Config: *configFile, Format: format, Autoreload: *autoreload, Reload: reload, API: api,
+		ExpireNodestConn: *expireNodest, Workers: *workers, RX: rx,
 		Ready: func() {
 			serving := fmt.Sprint([]string(ifaces))
 			if *tunDev != "" {

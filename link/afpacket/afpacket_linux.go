@@ -48,14 +48,48 @@ type Options struct {
 	// socket is open (PACKET_MR_PROMISC membership).
 	Promisc bool
 	// FanoutGroup, if not 0, joins the socket to that PACKET_FANOUT group
-	// (1..65535) with PACKET_FANOUT_HASH: sockets of the same group on the
-	// same interface share its frames by flow hash.
+	// (1..65535) of type Fanout: sockets of the same group on the same
+	// interface share its frames. OpenFanout makes a group of its own
+	// instead, with an identifier no other group uses.
 	FanoutGroup int
+	// Fanout is how a fanout group spreads frames: FanoutHash (default)
+	// or FanoutCPU.
+	Fanout FanoutMode
+	// RX is how frames are received: RXAuto (default) maps a TPACKET_V3
+	// ring and falls back to recvmmsg if the kernel refuses it; RXRing
+	// insists on the ring; RXRecvmmsg never maps one.
+	RX RXMode
+	// RingBlockSize is the size of a ring block, a power-of-two multiple
+	// of the page size (default 128 KiB); RingBlocks the number of blocks
+	// (default 64, so 8 MiB per socket); RingTimeout how long the kernel
+	// keeps a block that is not full before handing it over (default
+	// 1ms, the kernel's granularity). A frame waits in the ring for up
+	// to RingTimeout when traffic is light.
+	RingBlockSize, RingBlocks int
+	RingTimeout               time.Duration
 	// RcvBuf and SndBuf are the socket buffer sizes asked for (forced past
 	// the sysctl limits when the process has CAP_NET_ADMIN); defaults 16
 	// MiB and 4 MiB.
 	RcvBuf, SndBuf int
 }
+
+// FanoutMode is a PACKET_FANOUT algorithm.
+type FanoutMode int
+
+const (
+	// FanoutHash picks a socket by the kernel's symmetric flow hash of the
+	// frame (addresses and ports; addresses only for IP fragments): every
+	// frame of a flow, in either direction of that flow, goes to the same
+	// socket, whatever the NIC's queues.
+	FanoutHash FanoutMode = iota
+	// FanoutCPU picks the socket by the CPU that received the frame:
+	// useful only with one worker per receive queue and RSS spreading
+	// the queues over the CPUs.
+	FanoutCPU
+)
+
+// errRingSetup marks failures of the ring setup (RXAuto then falls back).
+var errRingSetup = errors.New("TPACKET_V3 ring refused")
 
 // Stats are a Device's counters since Open.
 type Stats struct {
@@ -81,12 +115,17 @@ type Device struct {
 	mtu   int
 	batch int
 
+	timeout time.Duration // Options.ReadTimeout
+
 	// fdMu guards the descriptor's lifetime: Read, Write, SetFilter and
 	// Stats hold it shared around syscalls, Close exclusively, so the
 	// descriptor is never closed (and reused) under a syscall.
 	fdMu   sync.RWMutex
 	fd     int
 	closed atomic.Bool
+
+	// ring is the TPACKET_V3 receive ring, nil with recvmmsg.
+	ring *rxRing
 
 	// Receive scratch: Read is called by one goroutine at a time.
 	rmsgs  []unix.Mmsghdr
@@ -110,7 +149,7 @@ type Device struct {
 	mcast map[[6]byte]bool // link-layer multicast groups joined (SetMulticast)
 }
 
-var _ link.Device = (*Device)(nil)
+var _ link.Multiplexer = (*Device)(nil)
 
 const (
 	auxSize = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
@@ -128,6 +167,77 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // CAP_NET_RAW in the interface's network namespace; the socket stays in
 // the namespace of the calling thread.
 func Open(ifname string, opt Options) (*Device, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	if opt.FanoutGroup != 0 {
+		return open(ifname, opt, opt.FanoutGroup|opt.Fanout.kernelType()<<16, true)
+	}
+	return open(ifname, opt, 0, false)
+}
+
+// OpenFanout opens n sockets on interface ifname joined in a new
+// PACKET_FANOUT group of type opt.Fanout (the kernel picks an identifier
+// no other group uses, PACKET_FANOUT_FLAG_UNIQUEID, Linux 4.2), so that
+// the interface's frames are shared among them: one socket per worker.
+// With n == 1 it opens one socket and no group. opt.FanoutGroup must be 0.
+func OpenFanout(ifname string, n int, opt Options) ([]*Device, error) {
+	if n < 1 || n > maxFanout {
+		return nil, fmt.Errorf("afpacket: %d fanout sockets, want 1..%d", n, maxFanout)
+	}
+	if opt.FanoutGroup != 0 {
+		return nil, fmt.Errorf("afpacket: OpenFanout picks its own fanout group; FanoutGroup must be 0")
+	}
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	if n == 1 {
+		d, err := open(ifname, opt, 0, false)
+		if err != nil {
+			return nil, err
+		}
+		return []*Device{d}, nil
+	}
+	first, err := open(ifname, opt, fanoutUnique|opt.Fanout.kernelType()<<16, true)
+	if err != nil {
+		return nil, err
+	}
+	devs := []*Device{first}
+	// The group as the kernel made it (identifier, which may be 0, type
+	// and flags) is what the other sockets must ask for to join it.
+	v, err := unix.GetsockoptInt(first.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+	if err != nil {
+		first.Close()
+		return nil, fmt.Errorf("afpacket: %s: PACKET_FANOUT group: %w", ifname, err)
+	}
+	for len(devs) < n {
+		d, err := open(ifname, opt, v, true)
+		if err != nil {
+			for _, x := range devs {
+				x.Close()
+			}
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
+}
+
+// maxFanout is the kernel's PACKET_FANOUT_MAX (sockets per group).
+const maxFanout = 256
+
+// fanoutUnique asks the kernel for a new group identifier
+// (PACKET_FANOUT_FLAG_UNIQUEID, with identifier 0).
+const fanoutUnique = unix.PACKET_FANOUT_FLAG_UNIQUEID << 16
+
+func (m FanoutMode) kernelType() int {
+	if m == FanoutCPU {
+		return unix.PACKET_FANOUT_CPU
+	}
+	return unix.PACKET_FANOUT_HASH
+}
+
+func (opt *Options) defaults() error {
 	if opt.BatchSize == 0 {
 		opt.BatchSize = DefaultBatchSize
 	}
@@ -142,15 +252,52 @@ func Open(ifname string, opt Options) (*Device, error) {
 	}
 	switch {
 	case opt.BatchSize < 0 || opt.BatchSize > maxBatch:
-		return nil, fmt.Errorf("afpacket: batch size %d out of 1..%d", opt.BatchSize, maxBatch)
+		return fmt.Errorf("afpacket: batch size %d out of 1..%d", opt.BatchSize, maxBatch)
 	case opt.ReadTimeout < time.Millisecond:
-		return nil, fmt.Errorf("afpacket: read timeout %v below 1ms", opt.ReadTimeout)
+		return fmt.Errorf("afpacket: read timeout %v below 1ms", opt.ReadTimeout)
 	case opt.FanoutGroup < 0 || opt.FanoutGroup > 0xffff:
-		return nil, fmt.Errorf("afpacket: fanout group %d out of 1..65535", opt.FanoutGroup)
+		return fmt.Errorf("afpacket: fanout group %d out of 1..65535", opt.FanoutGroup)
 	case len(opt.Filter) > MaxFilterLen:
-		return nil, ErrFilterTooLong
+		return ErrFilterTooLong
+	case opt.Fanout != FanoutHash && opt.Fanout != FanoutCPU:
+		return fmt.Errorf("afpacket: unknown fanout mode %d", opt.Fanout)
+	case opt.RX < RXAuto || opt.RX > RXRecvmmsg:
+		return fmt.Errorf("afpacket: unknown receive mode %d", opt.RX)
 	}
+	if opt.RingBlockSize == 0 {
+		opt.RingBlockSize = DefaultRingBlockSize
+	}
+	if opt.RingBlocks == 0 {
+		opt.RingBlocks = DefaultRingBlocks
+	}
+	if opt.RingTimeout == 0 {
+		opt.RingTimeout = DefaultRingTimeout
+	}
+	page := unix.Getpagesize()
+	switch bs := opt.RingBlockSize; {
+	case bs < page || bs > 1<<30 || bs&(bs-1) != 0:
+		return fmt.Errorf("afpacket: ring block size %d is not a power-of-two multiple of the page size (%d)", bs, page)
+	case opt.RingBlocks < 1 || opt.RingBlocks > 1<<16 || opt.RingBlocks*bs > 1<<31:
+		return fmt.Errorf("afpacket: %d ring blocks of %d bytes out of range", opt.RingBlocks, bs)
+	case opt.RingTimeout < 0 || opt.RingTimeout > time.Minute:
+		return fmt.Errorf("afpacket: ring timeout %v out of range (0 for the default, up to 1m)", opt.RingTimeout)
+	}
+	return nil
+}
 
+// open opens one socket; with join, it joins the fanout group given by
+// the PACKET_FANOUT value fanout (identifier | type_flags<<16). With
+// RXAuto a refused ring falls back to recvmmsg on a fresh socket.
+func open(ifname string, opt Options, fanout int, join bool) (*Device, error) {
+	d, err := open1(ifname, opt, fanout, join)
+	if err != nil && opt.RX == RXAuto && errors.Is(err, errRingSetup) {
+		opt.RX = RXRecvmmsg
+		d, err = open1(ifname, opt, fanout, join)
+	}
+	return d, err
+}
+
+func open1(ifname string, opt Options, fanout int, join bool) (*Device, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("afpacket: %w", err)
@@ -161,9 +308,12 @@ func Open(ifname string, opt Options) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("afpacket: socket: %w", err)
 	}
-	d := &Device{name: ifi.Name, index: ifi.Index, mtu: ifi.MTU, batch: opt.BatchSize, fd: fd}
+	d := &Device{name: ifi.Name, index: ifi.Index, mtu: ifi.MTU, batch: opt.BatchSize, timeout: opt.ReadTimeout, fd: fd}
 	copy(d.mac[:], ifi.HardwareAddr)
-	if err := d.setup(opt); err != nil {
+	if err := d.setup(opt, fanout, join); err != nil {
+		if d.ring != nil {
+			d.ring.close()
+		}
 		unix.Close(fd)
 		return nil, fmt.Errorf("afpacket: %s: %w", ifname, err)
 	}
@@ -171,7 +321,7 @@ func Open(ifname string, opt Options) (*Device, error) {
 	return d, nil
 }
 
-func (d *Device) setup(opt Options) error {
+func (d *Device) setup(opt Options, fanout int, join bool) error {
 	fd := d.fd
 	if len(opt.Filter) > 0 {
 		if err := attachFilter(fd, opt.Filter); err != nil {
@@ -204,13 +354,30 @@ func (d *Device) setup(opt Options) error {
 			return fmt.Errorf("PACKET_MR_PROMISC: %w", err)
 		}
 	}
+	if opt.RX != RXRecvmmsg {
+		r, err := setupRing(fd, &opt)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errRingSetup, err)
+		}
+		d.ring = r
+	}
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: d.index}
 	if err := unix.Bind(fd, &sa); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
-	if opt.FanoutGroup != 0 {
-		v := opt.FanoutGroup | unix.PACKET_FANOUT_HASH<<16
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, v); err != nil {
+	if join {
+		// A fanout group registers one hook for all its sockets, so the
+		// sockets' own PACKET_IGNORE_OUTGOING does not apply: ask the
+		// group for it where the kernel has the flag; Read skips outgoing
+		// frames anyway.
+		// (A group's members must ask for the same flags: on a kernel
+		// without the flag, every member falls back alike.)
+		v := fanout | unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING<<16
+		err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, v)
+		if errors.Is(err, unix.EINVAL) && v != fanout {
+			err = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, fanout)
+		}
+		if err != nil {
 			return fmt.Errorf("PACKET_FANOUT: %w", err)
 		}
 	}
@@ -345,14 +512,25 @@ func (d *Device) MTU() int { return d.mtu }
 // BatchSize returns the most frames one Read returns.
 func (d *Device) BatchSize() int { return d.batch }
 
-// Read receives up to min(len(bufs), len(sizes), BatchSize()) frames with
-// one recvmmsg call, frame i into bufs[i][offset:offset+sizes[i]]. It
-// blocks until at least one frame is queued or the read timeout passes
-// (then it returns 0, nil). Each buffer keeps its last 4 bytes free so a
-// stripped VLAN tag can be put back; frames that do not fit are dropped
-// and counted (Stats.Truncated). Partial checksums are completed. Read
-// must not be called by two goroutines at once.
+// Read receives up to min(len(bufs), len(sizes), BatchSize()) frames,
+// frame i into bufs[i][offset:offset+sizes[i]]: copied out of the
+// TPACKET_V3 ring, or with one recvmmsg call. It blocks until at least one
+// frame is queued or the read timeout passes (then it returns 0, nil).
+// Each buffer keeps its last 4 bytes free so a stripped VLAN tag can be
+// put back; frames that do not fit are dropped and counted
+// (Stats.Truncated). Partial checksums are completed. Read must not be
+// called by two goroutines at once.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return d.read(bufs, sizes, offset, true)
+}
+
+// TryRead is Read without waiting: it returns 0, nil at once when no frame
+// is queued (link.Multiplexer).
+func (d *Device) TryRead(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return d.read(bufs, sizes, offset, false)
+}
+
+func (d *Device) read(bufs [][]byte, sizes []int, offset int, wait bool) (int, error) {
 	d.fdMu.RLock()
 	if d.closed.Load() {
 		d.fdMu.RUnlock()
@@ -362,6 +540,11 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if n == 0 {
 		d.fdMu.RUnlock()
 		return 0, nil
+	}
+	if d.ring != nil {
+		got := d.readRing(bufs[:n], sizes[:n], offset, wait)
+		d.fdMu.RUnlock()
+		return got, nil
 	}
 	for i := 0; i < n; i++ {
 		room := len(bufs[i]) - offset - vlanTagLen
@@ -378,8 +561,12 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		h.Flags = 0
 		d.rmsgs[i].Len = 0
 	}
+	flags := unix.MSG_WAITFORONE
+	if !wait {
+		flags |= unix.MSG_DONTWAIT
+	}
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(d.fd),
-		uintptr(unsafe.Pointer(&d.rmsgs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
+		uintptr(unsafe.Pointer(&d.rmsgs[0])), uintptr(n), uintptr(flags), 0, 0)
 	d.fdMu.RUnlock()
 	switch e {
 	case 0:
@@ -393,36 +580,22 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	got := int(r)
 	kept := 0
-	var trunc, outg, csum, csumBad, vlan uint64
+	var c rxCounts
 	for i := 0; i < got; i++ {
 		m := &d.rmsgs[i]
 		if d.rnames[i].Pkttype == unix.PACKET_OUTGOING {
-			outg++
+			c.outg++
 			continue
 		}
 		size := int(m.Len)
 		aux := auxdata(d.rctrl[i*ctrlSpace:i*ctrlSpace+int(m.Hdr.Controllen)], m.Hdr.Flags)
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 || (aux != nil && (aux.Len > aux.Snaplen || int(aux.Len) > size)) {
-			trunc++
+			c.trunc++
 			continue
 		}
 		b := bufs[i][offset:]
-		if aux != nil && aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
-			tpid := uint16(0)
-			if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-				tpid = aux.Vlan_tpid
-			}
-			var ok bool
-			if size, ok = InsertVLAN(b, size, tpid, aux.Vlan_tci); ok {
-				vlan++
-			}
-		}
-		if aux != nil && aux.Status&unix.TP_STATUS_CSUMNOTREADY != 0 {
-			if CompleteChecksum(b[:size]) {
-				csum++
-			} else {
-				csumBad++
-			}
+		if aux != nil {
+			size = c.finish(b, size, aux.Status, aux.Vlan_tpid, uint16(aux.Vlan_tci))
 		}
 		if kept != i {
 			// Rare (a skipped frame before this one): move the bytes so
@@ -432,17 +605,134 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		sizes[kept] = size
 		kept++
 	}
+	d.count(kept, &c)
+	return kept, nil
+}
+
+// readRing copies up to len(bufs) frames out of the ring, waiting (poll)
+// for a block if wait is set and none is ready. The caller holds fdMu.
+func (d *Device) readRing(bufs [][]byte, sizes []int, offset int, wait bool) int {
+	r := d.ring
+	if wait && !r.ready() {
+		// An error (EINTR, ENOMEM) is as good as a timeout: the ring is
+		// looked at anyway, and the caller calls again.
+		_, _ = unix.Poll(r.pfd[:], int(d.timeout/time.Millisecond))
+	}
+	kept := 0
+	var c rxCounts
+	for kept < len(bufs) {
+		h, f, pkttype, ok := r.next()
+		if !ok {
+			break
+		}
+		if pkttype == unix.PACKET_OUTGOING {
+			c.outg++
+			continue
+		}
+		room := len(bufs[kept]) - offset - vlanTagLen
+		if h.Len > h.Snaplen || len(f) > room {
+			c.trunc++
+			continue
+		}
+		b := bufs[kept][offset:]
+		size := copy(b, f)
+		sizes[kept] = c.finish(b, size, h.Status, h.Hv1.Vlan_tpid, uint16(h.Hv1.Vlan_tci))
+		kept++
+	}
+	// Every frame copied: the block goes back to the kernel now, not at
+	// the next Read.
+	if r.left == 0 {
+		r.release()
+	}
+	d.count(kept, &c)
+	return kept
+}
+
+// rxCounts are one Read's counters, added to the Device's once.
+type rxCounts struct {
+	trunc, outg, csum, csumBad, vlan uint64
+}
+
+// finish puts back a stripped VLAN tag and completes a partial checksum
+// (as reported in the tpacket status) of the frame b[:size], and returns
+// its new size.
+func (c *rxCounts) finish(b []byte, size int, status uint32, tpid, tci uint16) int {
+	if status&unix.TP_STATUS_VLAN_VALID != 0 {
+		if status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
+			tpid = 0
+		}
+		var ok bool
+		if size, ok = InsertVLAN(b, size, tpid, tci); ok {
+			c.vlan++
+		}
+	}
+	if status&unix.TP_STATUS_CSUMNOTREADY != 0 {
+		if CompleteChecksum(b[:size]) {
+			c.csum++
+		} else {
+			c.csumBad++
+		}
+	}
+	return size
+}
+
+func (d *Device) count(kept int, c *rxCounts) {
 	if kept > 0 {
 		d.framesRead.Add(uint64(kept))
 	}
-	if trunc|outg|csum|csumBad|vlan != 0 {
-		d.truncated.Add(trunc)
-		d.outgoing.Add(outg)
-		d.csumDone.Add(csum)
-		d.csumUnhandled.Add(csumBad)
-		d.vlanDone.Add(vlan)
+	if c.trunc|c.outg|c.csum|c.csumBad|c.vlan != 0 {
+		d.truncated.Add(c.trunc)
+		d.outgoing.Add(c.outg)
+		d.csumDone.Add(c.csum)
+		d.csumUnhandled.Add(c.csumBad)
+		d.vlanDone.Add(c.vlan)
 	}
-	return kept, nil
+}
+
+// Ring reports whether frames are received through a TPACKET_V3 ring
+// (otherwise with recvmmsg).
+func (d *Device) Ring() bool { return d.ring != nil }
+
+// NewPoller returns a link.Poller over devs if they are all packet
+// sockets of this package, else nil (link.Multiplexer).
+func (d *Device) NewPoller(devs []link.Device) link.Poller {
+	p := &poller{}
+	seen := map[*Device]bool{}
+	for _, x := range devs {
+		ad, ok := x.(*Device)
+		if !ok {
+			return nil
+		}
+		if !seen[ad] {
+			seen[ad] = true
+			p.devs = append(p.devs, ad)
+		}
+	}
+	p.fds = make([]unix.PollFd, len(p.devs))
+	return p
+}
+
+// poller waits on several sockets with one poll(2).
+type poller struct {
+	devs []*Device
+	fds  []unix.PollFd
+}
+
+// Wait polls the sockets for input. It holds no lock during the poll: a
+// socket closed meanwhile (its number perhaps reused) can at worst wake it
+// early, and the next Read reports link.ErrClosed.
+func (p *poller) Wait(timeout time.Duration) {
+	for i, d := range p.devs {
+		d.fdMu.RLock()
+		fd := d.fd
+		if d.closed.Load() {
+			fd = -1
+		}
+		d.fdMu.RUnlock()
+		p.fds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
+	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	_, _ = unix.Poll(p.fds, ms)
 }
 
 // auxdata returns the tpacket_auxdata control message in ctrl, or nil.
@@ -599,6 +889,11 @@ func (d *Device) Close() error {
 	d.pollKernelStats() // keep the kernel counters of the last interval
 	err := unix.Close(d.fd)
 	d.fd = -1
+	if d.ring != nil {
+		if uerr := d.ring.close(); err == nil {
+			err = uerr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("afpacket: close: %w", err)
 	}

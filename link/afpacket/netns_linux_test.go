@@ -21,7 +21,7 @@ import (
 
 var nsSeq atomic.Int32
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -34,7 +34,7 @@ func needRoot(t *testing.T) {
 
 // setupFatal fails the test on a setup error; it exists to make clear
 // that setup failures are never skips.
-func setupFatal(t *testing.T, format string, args ...any) {
+func setupFatal(t testing.TB, format string, args ...any) {
 	t.Helper()
 	t.Fatalf("setup failed: "+format, args...)
 }
@@ -45,7 +45,7 @@ type netns struct {
 	name string
 }
 
-func newNetns(t *testing.T) *netns {
+func newNetns(t testing.TB) *netns {
 	t.Helper()
 	needRoot(t)
 	ns := &netns{name: fmt.Sprintf("gdt-afp-%d-%d", os.Getpid(), nsSeq.Add(1))}
@@ -61,7 +61,7 @@ func newNetns(t *testing.T) *netns {
 }
 
 // ip runs `ip -n <ns> args...` and fails the test on error.
-func (ns *netns) ip(t *testing.T, args ...string) {
+func (ns *netns) ip(t testing.TB, args ...string) {
 	t.Helper()
 	full := append([]string{"-n", ns.name}, args...)
 	if out, err := exec.Command("ip", full...).CombinedOutput(); err != nil {
@@ -72,7 +72,7 @@ func (ns *netns) ip(t *testing.T, args ...string) {
 // do runs fn on a fresh OS thread switched into the namespace. Sockets
 // created by fn stay in the namespace. If switching back fails, the
 // thread is left locked so the runtime discards it.
-func (ns *netns) do(t *testing.T, fn func() error) error {
+func (ns *netns) do(t testing.TB, fn func() error) error {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -115,7 +115,7 @@ type vethLab struct {
 	*netns
 }
 
-func newVethLab(t *testing.T) *vethLab {
+func newVethLab(t testing.TB) *vethLab {
 	t.Helper()
 	lab := &vethLab{newNetns(t)}
 	lab.ip(t, "link", "set", "lo", "up")
@@ -131,7 +131,7 @@ func newVethLab(t *testing.T) *vethLab {
 
 // newSplitLab is like newVethLab but with vb moved to a second namespace,
 // so traffic between the two addresses really crosses the veth pair.
-func newSplitLab(t *testing.T) (nsA, nsB *netns) {
+func newSplitLab(t testing.TB) (nsA, nsB *netns) {
 	t.Helper()
 	nsA, nsB = newNetns(t), newNetns(t)
 	nsA.ip(t, "link", "add", "va", "type", "veth", "peer", "name", "vb")
@@ -149,10 +149,18 @@ func newSplitLab(t *testing.T) (nsA, nsB *netns) {
 	return nsA, nsB
 }
 
+// rxUnderTest is the receive mode the root tests open sockets with when
+// their Options leave it to RXAuto: the ring, and every root test runs
+// once more with recvmmsg in TestRootRecvmmsg.
+var rxUnderTest = RXRing
+
 // open opens a Device on ifname inside the namespace; it is closed in
 // t.Cleanup.
-func (ns *netns) open(t *testing.T, ifname string, opt Options) *Device {
+func (ns *netns) open(t testing.TB, ifname string, opt Options) *Device {
 	t.Helper()
+	if opt.RX == RXAuto {
+		opt.RX = rxUnderTest
+	}
 	var d *Device
 	err := ns.do(t, func() error {
 		var err error
@@ -162,8 +170,35 @@ func (ns *netns) open(t *testing.T, ifname string, opt Options) *Device {
 	if err != nil {
 		setupFatal(t, "Open(%s): %v", ifname, err)
 	}
+	if d.Ring() != (opt.RX == RXRing) {
+		t.Fatalf("Open(%s) with RX %d: ring %v", ifname, opt.RX, d.Ring())
+	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+// openFanout opens n sockets of one new fanout group on ifname inside the
+// namespace; they are closed in t.Cleanup.
+func (ns *netns) openFanout(t testing.TB, ifname string, n int, opt Options) []*Device {
+	t.Helper()
+	if opt.RX == RXAuto {
+		opt.RX = rxUnderTest
+	}
+	var devs []*Device
+	err := ns.do(t, func() error {
+		var err error
+		devs, err = OpenFanout(ifname, n, opt)
+		return err
+	})
+	if err != nil {
+		setupFatal(t, "OpenFanout(%s, %d): %v", ifname, n, err)
+	}
+	t.Cleanup(func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	})
+	return devs
 }
 
 // newBufs returns n buffers of link.Headroom+link.MaxFrame bytes.

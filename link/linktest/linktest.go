@@ -14,6 +14,11 @@
 // and data-path tests can check allocations through these devices. All
 // methods are safe for concurrent use (Read by one goroutine at a time,
 // as link.Device specifies).
+//
+// Devices are link.Multiplexers: TryRead never waits, and a Poller made by
+// NewPoller over several devices wakes up when a frame is queued on any of
+// them, so one goroutine can serve them all as a data-plane lane does with
+// packet sockets. A device wakes the last Poller made over it.
 package linktest
 
 import (
@@ -71,7 +76,7 @@ type Device struct {
 	read, written, writeLost, truncated, injected atomic.Uint64
 }
 
-var _ link.Device = (*Device)(nil)
+var _ link.Multiplexer = (*Device)(nil)
 
 // New returns an unpaired device: what is written on it is recorded (up
 // to QueueLen frames) for Sent and Drain.
@@ -163,6 +168,75 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		d.truncated.Add(uint64(trunc))
 	}
 	return n, nil
+}
+
+// TryRead is Read without waiting: it returns 0, nil at once when no frame
+// is queued.
+func (d *Device) TryRead(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if d.closed.Load() {
+		return 0, link.ErrClosed
+	}
+	d.readMu.Lock()
+	defer d.readMu.Unlock()
+	k := min(len(bufs), len(sizes), d.BatchSize())
+	if k == 0 {
+		return 0, nil
+	}
+	n, trunc := d.rx.popInto(bufs[:k], sizes[:k], offset)
+	if n > 0 {
+		d.read.Add(uint64(n))
+	}
+	if trunc > 0 {
+		d.truncated.Add(uint64(trunc))
+	}
+	return n, nil
+}
+
+// NewPoller returns a link.Poller over devs if they are all devices of
+// this package, else nil. From then on each of them wakes this Poller
+// (instead of any made before) when a frame is queued or it is closed.
+func (d *Device) NewPoller(devs []link.Device) link.Poller {
+	p := &poller{wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
+	p.timer.Stop()
+	var ours []*Device
+	for _, x := range devs {
+		ld, ok := x.(*Device)
+		if !ok {
+			return nil
+		}
+		ours = append(ours, ld)
+	}
+	for _, ld := range ours {
+		ld.rx.wake.Store(&p.wake)
+		if ld.closed.Load() || ld.rx.len() > 0 {
+			p.poke()
+		}
+	}
+	return p
+}
+
+// poller waits on a channel that its devices' queues poke.
+type poller struct {
+	wake  chan struct{} // 1-buffered
+	timer *time.Timer
+}
+
+func (p *poller) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Wait returns when a frame was queued on (or a close happened to) one of
+// its devices since the last Wait, or after timeout.
+func (p *poller) Wait(timeout time.Duration) {
+	p.timer.Reset(timeout)
+	select {
+	case <-p.wake:
+	case <-p.timer.C:
+	}
+	p.timer.Stop()
 }
 
 // Write copies bufs[i][offset:] for every i into the peer's receive queue
@@ -259,6 +333,7 @@ func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
 		close(d.done)
+		d.rx.poke()
 	})
 	return nil
 }
@@ -268,8 +343,19 @@ type queue struct {
 	mu      sync.Mutex
 	slots   [][]byte
 	head, n int
-	notify  chan struct{} // 1-buffered: something was pushed
+	notify  chan struct{}                 // 1-buffered: something was pushed
+	wake    atomic.Pointer[chan struct{}] // a Poller's channel, also poked
 	dropped atomic.Uint64
+}
+
+// poke wakes the queue's Poller, if any.
+func (q *queue) poke() {
+	if w := q.wake.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (q *queue) init() {
@@ -292,6 +378,7 @@ func (q *queue) push(f []byte) bool {
 	case q.notify <- struct{}{}:
 	default:
 	}
+	q.poke()
 	return true
 }
 

@@ -330,3 +330,79 @@ func TestZeroAlloc(t *testing.T) {
 		t.Fatalf("allocs per Write+Read = %v", allocs)
 	}
 }
+
+// TestMultiplexer: TryRead never waits; a Poller over two devices wakes up
+// for a frame written to either, for Inject, and for Close, and otherwise
+// waits its timeout; stale wake-ups are harmless.
+func TestMultiplexer(t *testing.T) {
+	a, b := NewPair("a", "b", macA, macB)
+	c := New("c", macA)
+	bs, sizes := bufs(4)
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		if n, err := b.TryRead(bs, sizes, link.Headroom); n != 0 || err != nil {
+			t.Fatalf("idle TryRead = %d, %v", n, err)
+		}
+	}
+	if el := time.Since(start); el >= ReadTimeout {
+		t.Fatalf("50 idle TryReads took %v: they wait", el)
+	}
+	if b.NewPoller([]link.Device{b, struct{ link.Device }{c}}) != nil {
+		t.Fatal("poller over a foreign device")
+	}
+	p := b.NewPoller([]link.Device{b, c})
+	start = time.Now()
+	p.Wait(30 * time.Millisecond)
+	if el := time.Since(start); el < 25*time.Millisecond {
+		t.Fatalf("idle Wait returned after %v", el)
+	}
+	wakes := func(what string, fn func(), dev *Device, want int) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { p.Wait(10 * time.Second); close(done) }()
+		time.Sleep(5 * time.Millisecond)
+		fn()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not wake the poller", what)
+		}
+		if dev == nil {
+			return
+		}
+		n, err := dev.TryRead(bs, sizes, link.Headroom)
+		if n != want || err != nil {
+			t.Fatalf("after %s TryRead = %d, %v; want %d", what, n, err, want)
+		}
+	}
+	wakes("a write to b", func() { a.Write(withHeadroom(frame(1, 60), frame(2, 60)), link.Headroom) }, b, 2)
+	wakes("an Inject into c", func() { c.Inject(frame(3, 60)) }, c, 1)
+	// A frame queued before the poller existed wakes its first Wait.
+	a.Write(withHeadroom(frame(4, 60)), link.Headroom)
+	p = b.NewPoller([]link.Device{b, c})
+	start = time.Now()
+	p.Wait(5 * time.Second)
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("Wait with a frame pending took %v", el)
+	}
+	if n, _ := b.TryRead(bs, sizes, link.Headroom); n != 1 || !bytes.Equal(bs[0][link.Headroom:link.Headroom+sizes[0]], frame(4, 60)) {
+		t.Fatalf("pending frame not read: %d", n)
+	}
+	wakes("Close of c", func() { c.Close() }, nil, 0)
+	if _, err := c.TryRead(bs, sizes, link.Headroom); !errors.Is(err, link.ErrClosed) {
+		t.Fatalf("TryRead after Close: %v", err)
+	}
+	for i := 0; i < 2*QueueLen; i++ { // warm up every queue slot
+		a.Write(withHeadroomNoAlloc, link.Headroom)
+		b.TryRead(bs, sizes, link.Headroom)
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		a.Write(withHeadroomNoAlloc, link.Headroom)
+		p.Wait(time.Second)
+		b.TryRead(bs, sizes, link.Headroom)
+	}); a != 0 {
+		t.Fatalf("Write+Wait+TryRead allocate %v times", a)
+	}
+}
+
+var withHeadroomNoAlloc = withHeadroom(frame(9, 60))

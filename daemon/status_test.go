@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/ipvsadm"
+	"github.com/gdirector/gdirector/status"
+	"github.com/gdirector/gdirector/vs"
+)
+
+// TestStatusEndpoint wires the status page as Run does (Manager,
+// connection table, health) and reads its document over loopback: the
+// Manager's services and the health verdict are there, and stop closes the
+// listener.
+func TestStatusEndpoint(t *testing.T) {
+	var table atomic.Pointer[vs.Table]
+	conns := conntrack.NewTable(conntrack.Options{Capacity: 4096})
+	mgr := ctl.NewManager(ctl.Config{Table: &table, Timeouts: conns, Conns: conns})
+	for _, argv := range [][]string{
+		{"-A", "-t", "192.0.2.10:80", "-s", "rr"},
+		{"-a", "-t", "192.0.2.10:80", "-r", "203.0.113.11:80", "-m", "-w", "3"},
+	} {
+		if _, errOut, code := ipvsadm.Run(mgr, argv); code != 0 {
+			t.Fatalf("ipvsadm %v: %s", argv, errOut)
+		}
+	}
+	health := func(*vs.Service, *vs.Dest) (bool, bool) { return false, true }
+
+	ln, err := listenStatus("127.0.0.1:0", t.Logf)
+	if err == nil {
+		ln.Close()
+		t.Fatal("port 0 accepted")
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startStatus(context.Background(), ln, statusConfig(mgr, conns, health), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String()+status.JSONPath, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var v status.View
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if len(v.Services) != 1 || v.Services[0].Name != "TCP 192.0.2.10:80" || len(v.Services[0].Dests) != 1 {
+		t.Fatalf("services %+v", v.Services)
+	}
+	if d := v.Services[0].Dests[0]; d.Addr != "203.0.113.11:80" || d.Forward != "nat" || d.Weight != 3 || d.Up || !d.Checked {
+		t.Errorf("dest %+v, want the checker's down verdict", d)
+	}
+	if v.Conntrack == nil || v.Conntrack.Capacity != 4096 || v.Recent.Source != "conntrack" {
+		t.Errorf("conntrack %+v, recent %+v", v.Conntrack, v.Recent)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+
+	stop()
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("status listener still open after stop")
+	}
+}
+
+// TestRunRefusesBadStatusAddress: a bad or busy --status address fails
+// before any device is opened or sysctl changed.
+func TestRunRefusesBadStatusAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for addr, want := range map[string]string{
+		"localhost:9180":     "not an IP address",
+		"127.0.0.1":          "HOST:PORT",
+		busy.Addr().String(): "address already in use",
+	} {
+		err := Run(context.Background(), Options{Ifaces: []string{"gdt-no-such-if"}, CtlPath: filepath.Join(t.TempDir(), "s"), Status: addr})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--status %s: %v, want an error saying %q", addr, err, want)
+		}
+	}
+}
