@@ -149,7 +149,7 @@ func BenchmarkExpireScan(b *testing.B) {
 }
 
 // BenchmarkMemory reports the heap cost per connection of a table of 1 M
-// established connections (Conn plus both index entries).
+// established connections (Conn, both index entries, registry slot).
 func BenchmarkMemory(b *testing.B) {
 	const n = 1 << 20
 	d := vs.NewDest(v4(203, 0, 113, 10), 80, vs.Masq, 1)

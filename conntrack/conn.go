@@ -53,9 +53,9 @@ const (
 // never change afterwards; read them freely, never write them. State, flags
 // and expiry change under concurrent packets and are read with methods.
 //
-// A Conn is 108 bytes (the 112-byte size class): the four addresses, two
-// pointers the caller gave (Dest, Svc), one to what it shares with others
-// (ext), the state word, ports and small enums.
+// A Conn is 112 bytes, a Go size class: the four addresses, two pointers
+// the caller gave (Dest, Svc), one to what it shares with others (ext),
+// the state word, ports, small enums and its registry id.
 type Conn struct {
 	CAddr [16]byte // client
 	VAddr [16]byte // virtual (VIP)
@@ -83,6 +83,8 @@ type Conn struct {
 	IPv6  bool
 	Fwd   vs.FwdMethod
 	fixed uint8 // immutable flags: fixOnePacket, fixTemplate
+
+	id uint32 // registry id; 0 for a one-packet connection (not indexed)
 }
 
 // connExt is shared by connections: one per table for plain connections,

@@ -5,96 +5,89 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // The index is one hash table for both directions, split into 256 shards
 // by the top byte of the hash. A connection has two entries, one under its
-// in-key and one under its out-key (a template only the first). Both
-// entries of one key land in the same group, so the LookupOut that follows
-// a missed LookupIn of the same packet (what a worker does for every reply,
-// and for the first packet of a connection) finds the group in cache.
+// in-key and one under its out-key (a template only the first). The
+// direction is the lowest bit of an entry's hash fragment and plays no part
+// in choosing its group, so both entries of one key share a group: the
+// LookupOut that follows a missed LookupIn of the same packet (what a
+// worker does for every reply, and for the first packet of a connection)
+// finds the group in cache.
 //
-// Each shard is an open-addressing table in the style of a Swiss table:
-// groups of 8 slots probed one after the other, each group holding
-//   - a control word: one byte per slot, a 7-bit tag of the hash (or empty,
-//     or deleted), so that one load tells which slots may match;
-//   - the slots' 16-bit hash fragments: the bits that chose the group, with
-//     the entry's direction as the lowest bit; a resize places entries by
-//     their fragment and never reads a Conn;
-//   - the slots' *Conn.
+// Each shard is an open-addressing table of 64-bit slots in groups of 8 (one
+// cache line), probed group after group. A slot holds no pointer and no copy
+// of the key: the connection's 32-bit id in the table's registry (see
+// registry.go) and a 32-bit fragment of its hash. So
+//   - a lookup compares fragments within a group and resolves only the
+//     (almost always single) candidate through the registry, confirming it
+//     against the Conn's own fields;
+//   - a resize moves slots without reading a single Conn (the fragment
+//     gives the new group), and the slot arrays hold no pointers, so the
+//     garbage collector neither scans them nor pays write barriers on them.
 //
-// That is 11 bytes a slot (88 a group) and no copy of the key: a candidate
-// is confirmed against the Conn's own fields.
+// Slot values: 0 is empty; a value whose id half is 0 is deleted (ids start
+// at idBlock); anything else is fragment<<32 | id.
 //
 // Readers take no lock. Writers (insert, delete, resize) hold the shard's
 // mutex. That is safe because:
-//   - control words, fragment words and slot pointers are read and written
-//     atomically in a published array;
-//   - within one array an empty control byte never reappears where a probe
-//     might have to pass it (delete writes "empty" only in a group that
-//     already has an empty byte, which no probe sequence crosses, and
-//     "deleted" otherwise), so a reader never stops short of a key that was
-//     present when it started;
+//   - slots of a published array are read and written atomically, whole;
+//   - within one array an empty slot never reappears where a probe might
+//     have to pass it (delete writes "empty" only in a group that already
+//     has an empty slot, which no probe sequence crosses, and "deleted"
+//     otherwise), so a reader never stops short of a key that was present
+//     when it started;
 //   - a resize builds a new array with plain stores and publishes it with
 //     one atomic store; readers still on the old array see a valid, merely
 //     older, table, and the garbage collector frees it when the last of
 //     them is done (the role RCU plays in the kernel);
 //   - a connection is marked dead (under the shard locks) before it leaves
-//     the index, and lookups skip dead entries, so a reader on an old array
+//     the index, and lookups skip dead entries; an id met in an old array
+//     may since have been given to another connection, whose key then does
+//     not match (or does, and it is then the right answer), so a reader
 //     never returns a removed connection.
 
 const (
 	nShards    = 256
 	groupSlots = 8
-	ctrlEmpty  = 0x80
-	ctrlDel    = 0xfe
-	bytesLSB   = 0x0101010101010101
-	bytesMSB   = 0x8080808080808080
-	allEmpty   = bytesLSB * ctrlEmpty
-	dirIn      = 0 // the lowest bit of a fragment
+	dirIn      = 0 // the lowest bit of an entry's fragment
 	dirOut     = 1
+	slotDel    = 1 << 32 // a deleted slot: id 0
 	// A shard array grows (or is cleaned of deleted slots) when 7/8 of its
-	// slots are used, and is rebuilt for a load of 7/10 (growth ×1.25), so
-	// the load stays between 0.7 and 0.875 and a connection's two entries
-	// cost 25 to 31 bytes. Resizes read no Conn, so small steps are cheap.
+	// slots are used, and is rebuilt for a load of 7/10 (growth ×1.25): the
+	// load stays between 0.7 and 0.875, so a connection's two entries cost
+	// 18.3 to 22.9 bytes. A resize reads no Conn, so small steps cost
+	// little.
 	maxLoadNum = 7
 	maxLoadDen = 8
 	rebuildNum = 7
 	rebuildDen = 10
 )
 
-type group struct {
-	ctrl  uint64                     // atomic in a published array
-	frags [2]uint64                  // 4 fragments a word; atomic in a published array
-	slots [groupSlots]unsafe.Pointer // *Conn; atomic in a published array
-}
-
+// slotArray is one shard's table. Slots of a published array are accessed
+// with sync/atomic; rebuild fills a new one with plain stores before
+// publishing it (an atomic store on x86 is a locked exchange, which would
+// wait for each missing cache line in turn).
 type slotArray struct {
 	ngroups uint64
-	groups  []group
+	slots   []uint64
 }
 
 func newSlotArray(ngroups uint64) *slotArray {
-	a := &slotArray{ngroups: ngroups, groups: make([]group, ngroups)}
-	for i := range a.groups {
-		a.groups[i].ctrl = allEmpty
-	}
-	return a
+	return &slotArray{ngroups: ngroups, slots: make([]uint64, ngroups*groupSlots)}
 }
 
-// fragOf is the part of a hash kept with an entry: the 15 bits below the
-// shard byte, and the direction as the lowest bit.
-func fragOf(h uint64, dir uint64) uint64 { return h>>40&0xfffe | dir }
+// fragOf is the part of a hash kept in a slot: the 31 bits below the shard
+// byte, and the direction (dirIn, dirOut) as the lowest bit. The hash bits
+// pick the group (multiply-shift, the high end of the fragment) and tell
+// keys apart within a group (its low end).
+func fragOf(h uint64, dir uint32) uint32 { return uint32(h>>24)&^1 | dir }
 
-// tagOf is the control byte of an entry: 7 low bits of the hash, different
-// for the two directions so that a key's in-entry is no candidate for its
-// out-lookup.
-func tagOf(h uint64, dir uint64) uint64 { return (h ^ dir*0x55) & 0x7f }
+func slotOf(frag, id uint32) uint64 { return uint64(frag)<<32 | uint64(id) }
 
-// home is the first group probed for a fragment (the same for both
-// directions): a multiply-shift range reduction of its 15 hash bits.
-func (a *slotArray) home(frag uint64) uint64 { return frag >> 1 * a.ngroups >> 15 }
+// group is the home group of a fragment, the same for both directions.
+func (a *slotArray) group(frag uint32) uint64 { return uint64(frag&^1) * a.ngroups >> 32 }
 
 func (a *slotArray) next(g uint64) uint64 {
 	g++
@@ -104,51 +97,38 @@ func (a *slotArray) next(g uint64) uint64 {
 	return g
 }
 
-// matchTag returns a mask with the top bit set in every byte equal to tag,
-// and possibly in a few others (callers confirm each candidate).
-func matchTag(ctrl, tag uint64) uint64 {
-	x := ctrl ^ (bytesLSB * tag)
-	return (x - bytesLSB) &^ x & bytesMSB
+// grp returns the 8 slots of group g.
+func (a *slotArray) grp(g uint64) *[groupSlots]uint64 {
+	return (*[groupSlots]uint64)(a.slots[g*groupSlots : g*groupSlots+groupSlots])
 }
 
-// matchEmpty marks the empty bytes (0x80; deleted is 0xfe, full < 0x80).
-func matchEmpty(ctrl uint64) uint64 { return ctrl &^ (ctrl << 6) & bytesMSB }
-
-// matchFree marks empty or deleted bytes.
-func matchFree(ctrl uint64) uint64 { return ctrl & bytesMSB }
-
-func byteIndex(m uint64) uint64 { return uint64(bits.TrailingZeros64(m) >> 3) }
-
-func (g *group) loadCtrl() uint64 { return atomic.LoadUint64(&g.ctrl) }
-
-func (g *group) load(i uint64) *Conn { return (*Conn)(atomic.LoadPointer(&g.slots[i])) }
-
-// frag returns slot i's fragment (reads atomically: Expire and Range call
-// it without the lock).
-func (g *group) frag(i uint64) uint64 {
-	return atomic.LoadUint64(&g.frags[i>>2]) >> (i & 3 * 16) & 0xffff
-}
-
-// shard is one cache line.
+// shard is one cache line. A connection's id comes from, and returns to,
+// the shard of its in-entry: free holds the ids its removals released,
+// [next, end) a block of fresh ones; both are guarded by mu like the array
+// (New and kill hold it).
 type shard struct {
 	mu   sync.Mutex
 	arr  atomic.Pointer[slotArray]
-	live int      // entries in the shard (under mu)
-	used int      // live + deleted slots (under mu)
-	_    [32]byte // one shard per 64-byte line
+	live int // entries in the shard (under mu)
+	used int // live + deleted slots (under mu)
+
+	free      []uint32
+	next, end uint32
 }
 
 type index struct {
+	reg    *registry
 	shards [nShards]shard
 }
 
-func (x *index) init() {
+func (x *index) init(reg *registry) {
+	x.reg = reg
 	for i := range x.shards {
 		x.shards[i].arr.Store(newSlotArray(1))
 	}
 }
 
-func match(c *Conn, k *Key, dir uint64) bool {
+func match(c *Conn, k *Key, dir uint32) bool {
 	if dir == dirOut {
 		return c.matchOut(k)
 	}
@@ -184,19 +164,26 @@ func unlock2(s1, s2 *shard) {
 
 // lookup finds the live connection with key k (hash h) in direction dir
 // without locking.
-func (x *index) lookup(k *Key, h uint64, dir uint64) *Conn {
+func (x *index) lookup(k *Key, h uint64, dir uint32) *Conn {
 	a := x.shardOf(h).arr.Load()
-	tag := tagOf(h, dir)
-	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
-		grp := &a.groups[g]
-		ctrl := grp.loadCtrl()
-		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			c := grp.load(byteIndex(m))
-			if c != nil && match(c, k, dir) && c.word.Load()&wDead == 0 {
+	frag := fragOf(h, dir)
+	for g := a.group(frag); ; g = a.next(g) {
+		grp := a.grp(g)
+		empty := false
+		for i := range grp {
+			s := atomic.LoadUint64(&grp[i])
+			if s == 0 {
+				empty = true
+				continue
+			}
+			if uint32(s>>32) != frag || uint32(s) == 0 {
+				continue
+			}
+			if c := x.reg.get(uint32(s)); c != nil && match(c, k, dir) && c.word.Load()&wDead == 0 {
 				return c
 			}
 		}
-		if matchEmpty(ctrl) != 0 {
+		if empty {
 			return nil
 		}
 	}
@@ -204,81 +191,93 @@ func (x *index) lookup(k *Key, h uint64, dir uint64) *Conn {
 
 // has reports whether a connection with key k is indexed in direction dir.
 // Caller holds the shard's mutex, so every entry is live.
-func (x *index) has(s *shard, k *Key, h uint64, dir uint64) bool {
+func (x *index) has(s *shard, k *Key, h uint64, dir uint32) bool {
 	a := s.arr.Load()
-	tag := tagOf(h, dir)
-	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
-		grp := &a.groups[g]
-		ctrl := grp.ctrl
-		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			if c := grp.load(byteIndex(m)); c != nil && match(c, k, dir) {
+	frag := fragOf(h, dir)
+	for g := a.group(frag); ; g = a.next(g) {
+		grp := a.grp(g)
+		empty := false
+		for i := range grp {
+			v := grp[i]
+			if v == 0 {
+				empty = true
+				continue
+			}
+			if uint32(v>>32) != frag || uint32(v) == 0 {
+				continue
+			}
+			if c := x.reg.get(uint32(v)); c != nil && match(c, k, dir) {
 				return true
 			}
 		}
-		if matchEmpty(ctrl) != 0 {
+		if empty {
 			return false
 		}
 	}
 }
 
-// insert adds c's entry for direction dir (hash h, known absent). Caller
-// holds s.mu.
-func insert(s *shard, c *Conn, h uint64, dir uint64) {
+// insert adds the entry of connection id for direction dir (hash h, known
+// absent). Caller holds s.mu.
+func insert(s *shard, id uint32, h uint64, dir uint32) {
 	a := s.arr.Load()
-	if uint64(s.used+1)*maxLoadDen > a.ngroups*groupSlots*maxLoadNum {
+	if uint64(s.used+1)*maxLoadDen > uint64(len(a.slots))*maxLoadNum {
 		a = rebuild(s, s.live+1)
 	}
-	grp, i := freeSlot(a, fragOf(h, dir), &s.used)
-	sh := i & 3 * 16
-	atomic.StoreUint64(&grp.frags[i>>2], grp.frags[i>>2]&^(0xffff<<sh)|fragOf(h, dir)<<sh)
-	atomic.StorePointer(&grp.slots[i], unsafe.Pointer(c))
-	atomic.StoreUint64(&grp.ctrl, grp.ctrl&^(0xff<<(i*8))|tagOf(h, dir)<<(i*8))
+	v := slotOf(fragOf(h, dir), id)
+	atomic.StoreUint64(freeSlot(a, v, &s.used), v)
 	s.live++
 }
 
-// freeSlot finds the first free (empty or deleted) slot of the probe
-// sequence of frag, counting a newly used empty slot in *used. Writers only.
-func freeSlot(a *slotArray, frag uint64, used *int) (*group, uint64) {
-	for g := a.home(frag); ; g = a.next(g) {
-		grp := &a.groups[g]
-		if m := matchFree(grp.ctrl); m != 0 {
-			i := byteIndex(m)
-			if grp.ctrl>>(i*8)&0xff == ctrlEmpty {
+// freeSlot returns the first free (empty or deleted) slot of v's probe
+// sequence, counting a newly used empty slot in *used. Only writers call
+// it, so it reads plainly.
+func freeSlot(a *slotArray, v uint64, used *int) *uint64 {
+	for g := a.group(uint32(v >> 32)); ; g = a.next(g) {
+		grp := a.grp(g)
+		for i := range grp {
+			switch s := grp[i]; {
+			case s == 0:
 				*used++
+				return &grp[i]
+			case uint32(s) == 0:
+				return &grp[i]
 			}
-			return grp, i
 		}
 	}
 }
 
-// remove takes c's entry for direction dir (hash h) out of the shard.
-// Caller holds s.mu.
-func remove(s *shard, c *Conn, h uint64, dir uint64) bool {
+// remove takes the entry of connection id for direction dir (hash h) out
+// of the shard. Caller holds s.mu.
+func remove(s *shard, id uint32, h uint64, dir uint32) bool {
 	a := s.arr.Load()
-	tag := tagOf(h, dir)
-	for g := a.home(fragOf(h, dir)); ; g = a.next(g) {
-		grp := &a.groups[g]
-		ctrl := grp.ctrl
-		for m := matchTag(ctrl, tag); m != 0; m &= m - 1 {
-			i := byteIndex(m)
-			if grp.slots[i] != unsafe.Pointer(c) || grp.frag(i)&1 != dir {
-				continue
+	frag := fragOf(h, dir)
+	v := slotOf(frag, id)
+	for g := a.group(frag); ; g = a.next(g) {
+		grp := a.grp(g)
+		hit, empty := -1, false
+		for i := range grp {
+			switch grp[i] {
+			case v:
+				hit = i
+			case 0:
+				empty = true
 			}
-			mark := uint64(ctrlDel)
-			if matchEmpty(ctrl) != 0 {
-				mark = ctrlEmpty
+		}
+		if hit >= 0 {
+			if empty {
+				atomic.StoreUint64(&grp[hit], 0)
 				s.used--
+			} else {
+				atomic.StoreUint64(&grp[hit], slotDel)
 			}
-			atomic.StoreUint64(&grp.ctrl, ctrl&^(0xff<<(i*8))|mark<<(i*8))
-			atomic.StorePointer(&grp.slots[i], nil)
 			s.live--
 			// Shrink a table that has become mostly empty (load < 7/64).
-			if a.ngroups > 1 && uint64(s.live)*maxLoadDen*maxLoadDen < a.ngroups*groupSlots*maxLoadNum {
+			if a.ngroups > 1 && uint64(s.live)*maxLoadDen*maxLoadDen < uint64(len(a.slots))*maxLoadNum {
 				rebuild(s, s.live)
 			}
 			return true
 		}
-		if matchEmpty(ctrl) != 0 {
+		if empty {
 			return false
 		}
 	}
@@ -286,8 +285,7 @@ func remove(s *shard, c *Conn, h uint64, dir uint64) bool {
 
 // rebuild moves the shard's live entries into a new array sized for n
 // entries at a load of 7/10 and publishes it. Caller holds s.mu. No Conn
-// is read (the fragment places each entry, the tag comes along), and the
-// new array is filled with plain stores before it is published.
+// is read: each slot carries the hash bits that place it.
 func rebuild(s *shard, n int) *slotArray {
 	ng := (uint64(n)*rebuildDen + groupSlots*rebuildNum - 1) / (groupSlots * rebuildNum)
 	if ng == 0 {
@@ -296,17 +294,9 @@ func rebuild(s *shard, n int) *slotArray {
 	old := s.arr.Load()
 	a := newSlotArray(ng)
 	used := 0
-	for g := range old.groups {
-		og := &old.groups[g]
-		full := ^og.ctrl & bytesMSB // full bytes have the top bit clear
-		for ; full != 0; full &= full - 1 {
-			i := byteIndex(full)
-			frag := og.frags[i>>2] >> (i & 3 * 16) & 0xffff
-			grp, j := freeSlot(a, frag, &used)
-			sh := j & 3 * 16
-			grp.frags[j>>2] = grp.frags[j>>2]&^(0xffff<<sh) | frag<<sh
-			grp.slots[j] = og.slots[i]
-			grp.ctrl = grp.ctrl&^(0xff<<(j*8)) | (og.ctrl>>(i*8)&0xff)<<(j*8)
+	for _, v := range old.slots {
+		if uint32(v) != 0 {
+			*freeSlot(a, v, &used) = v
 		}
 	}
 	s.used = used

@@ -9,6 +9,7 @@ package conntrack_test
 //	go test -run XXX -bench 'Memory10M' -benchtime 1x ./conntrack
 //	go test -run XXX -bench 'NewConn' -cpu 1 -benchtime 2000000x ./conntrack
 //	go test -run XXX -bench 'MassExpiry' -benchtime 1x ./conntrack
+//	go test -run XXX -bench 'LookupRandom' -cpu 1 -benchtime 3000000x ./conntrack
 
 import (
 	"flag"
@@ -241,12 +242,18 @@ func clientIndex(a [16]byte) int {
 // BenchmarkMassExpiry fills the table with -conntrack.massn (10 M)
 // connections plus 64 k live ones, moves the clock past the timeout of the
 // former, and measures a forwarding loop (batches of 64 LookupIn + Update
-// on the live connections, as a worker does per read) first alone, then
-// while one goroutine expires the 10 M as fast as Expire lets it (budget
-// max(8192, Len/50) per call, the director's, without its 100 ms pause).
-// It reports the batch latency percentiles of both phases, their p99
-// ratio, and the expiry rate. Needs GOMAXPROCS ≥ 2.
+// on random live connections, as a worker does per read) first alone, then
+// while one goroutine expires the 10 M. "flat" calls Expire back to back
+// (the worst case); "paced" does what the director's expiry loop does,
+// one call with budget max(8192, Len/50) every 100 ms. It reports the
+// batch latency percentiles of both phases and their p99 ratio, the
+// expiry rate and the GC cycles during the expiry. Needs GOMAXPROCS ≥ 2.
 func BenchmarkMassExpiry(b *testing.B) {
+	b.Run("flat", func(b *testing.B) { massExpiry(b, 0) })
+	b.Run("paced", func(b *testing.B) { massExpiry(b, 100*time.Millisecond) })
+}
+
+func massExpiry(b *testing.B, every time.Duration) {
 	const live = 1 << 16
 	const batch = 64
 	n := *massN
@@ -268,9 +275,9 @@ func BenchmarkMassExpiry(b *testing.B) {
 		var now atomic.Int64
 		now.Store(t1)
 		forward := func(stop *atomic.Bool, maxBatches int) []time.Duration {
-			lat := make([]time.Duration, 0, 1<<20)
+			lat := make([]time.Duration, 0, 1<<22)
 			r := rand.New(rand.NewPCG(1, 2))
-			for j := 0; !stop.Load() && j < maxBatches; j++ {
+			for j := 0; !stop.Load() && j < maxBatches && j < cap(lat); j++ {
 				t := now.Add(1000)
 				start := time.Now()
 				for range batch {
@@ -286,6 +293,7 @@ func BenchmarkMassExpiry(b *testing.B) {
 			return lat
 		}
 		var never atomic.Bool
+		forward(&never, 50_000) // warm up: caches, lazy sweeping after the fill
 		base := forward(&never, 200_000)
 
 		var stop atomic.Bool
@@ -296,15 +304,21 @@ func BenchmarkMassExpiry(b *testing.B) {
 			defer wg.Done()
 			during = forward(&stop, 1<<30)
 		}()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		start := time.Now()
 		calls := 0
 		for tab.Len() > live {
 			tab.Expire(now.Load(), max(8192, tab.Len()/50))
 			calls++
+			if every > 0 {
+				time.Sleep(every)
+			}
 		}
 		took := time.Since(start)
 		stop.Store(true)
 		wg.Wait()
+		runtime.ReadMemStats(&ms1)
 		if tab.Len() != live {
 			b.Fatalf("table holds %d after expiry, want %d", tab.Len(), live)
 		}
@@ -322,6 +336,7 @@ func BenchmarkMassExpiry(b *testing.B) {
 		b.ReportMetric(float64(during[len(during)-1].Nanoseconds()), "exp-max-ns")
 		b.ReportMetric(pct(during, 0.99)/pct(base, 0.99), "p99-ratio")
 		b.ReportMetric(float64(n)/took.Seconds(), "expired/s")
+		b.ReportMetric(float64(ms1.NumGC-ms0.NumGC), "gc-cycles")
 		b.Logf("%d expired in %v (%d Expire calls); %d batches alone, %d during expiry", n, took, calls, len(base), len(during))
 	}
 }

@@ -35,6 +35,7 @@ type Options struct {
 // Table is the connection table. All methods are safe for concurrent use.
 type Table struct {
 	idx   index
+	reg   registry
 	to    timeouts
 	plain connExt // the ext of every connection without a template
 	seed  [4]uint64
@@ -46,7 +47,7 @@ type Table struct {
 	_        [56]byte
 
 	expMu sync.Mutex // one expirer at a time; others skip
-	cur   struct{ shard, pos int }
+	cur   uint32     // registry id where the next Expire starts
 }
 
 // NewTable returns an empty table.
@@ -58,7 +59,8 @@ func NewTable(opt Options) *Table {
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
 	}
-	t.idx.init()
+	t.reg.init()
+	t.idx.init(&t.reg)
 	t.to.init()
 	t.plain.to = &t.to
 	return t
@@ -176,8 +178,13 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 			t.count.Add(-1)
 			return nil, ErrExists
 		}
+		if !t.register(is, c) {
+			is.mu.Unlock()
+			t.count.Add(-1)
+			return nil, ErrTableFull
+		}
 		c.bind(w)
-		insert(is, c, ih, dirIn)
+		insert(is, c.id, ih, dirIn)
 		is.mu.Unlock()
 		return c, nil
 	default:
@@ -189,9 +196,14 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 			t.count.Add(-1)
 			return nil, ErrExists
 		}
+		if !t.register(is, c) {
+			unlock2(is, os)
+			t.count.Add(-1)
+			return nil, ErrTableFull
+		}
 		c.bind(w)
-		insert(is, c, ih, dirIn)
-		insert(os, c, oh, dirOut)
+		insert(is, c.id, ih, dirIn)
+		insert(os, c.id, oh, dirOut)
 		unlock2(is, os)
 	}
 	if d := p.Dest; d != nil {
@@ -201,6 +213,27 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		p.Svc.Stats.Conns.Add(1)
 	}
 	return c, nil
+}
+
+// register gives c an id, one its in-shard s released or a fresh one, and
+// publishes it in the registry. Caller holds s.mu.
+func (t *Table) register(s *shard, c *Conn) bool {
+	if n := len(s.free); n > 0 {
+		c.id = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		if s.next == s.end {
+			base, ok := t.reg.grab()
+			if !ok {
+				return false
+			}
+			s.next, s.end = base, base+idBlock
+		}
+		c.id = s.next
+		s.next++
+	}
+	t.reg.slot(c.id).Store(c)
+	return true
 }
 
 // kill removes c from the table and unbinds it if it is alive and, when
@@ -255,10 +288,12 @@ func (t *Table) kill(c *Conn, onlyExpiredAt *int64) bool {
 		}
 	}
 	if ok {
-		remove(is, c, ih, dirIn)
+		remove(is, c.id, ih, dirIn)
 		if os != nil {
-			remove(os, c, oh, dirOut)
+			remove(os, c.id, oh, dirOut)
 		}
+		t.reg.slot(c.id).Store(nil)
+		is.free = append(is.free, c.id)
 	}
 	if os != nil {
 		unlock2(is, os)
@@ -286,35 +321,32 @@ func (t *Table) removed(c *Conn) {
 func (t *Table) Delete(c *Conn) bool { return t.kill(c, nil) }
 
 // Expire collects connections whose expiry is ≤ now, doing a bounded amount
-// of work: it examines at most budget connections (an empty group of 8
-// slots counts as one), resuming where the previous call stopped, and stops
-// early after one full pass. Each removal holds two shard locks for a few
-// dozen nanoseconds; the scan itself takes no lock, so lookups are never
-// held up. If another goroutine is expiring, Expire returns 0 at once. It
-// returns the number of connections removed.
+// of work: it examines at most budget connections (a run of 16 free ids
+// counts as one), resuming where the previous call stopped, and stops
+// early after one full pass. It walks the registry in id order without a
+// lock, so lookups are never held up; each removal holds two shard locks
+// for a few dozen nanoseconds. If another goroutine is expiring, Expire
+// returns 0 at once. It returns the number of connections removed.
 func (t *Table) Expire(now int64, budget int) (expired int) {
 	if !t.expMu.TryLock() {
 		return 0
 	}
-	s, pos := t.cur.shard, t.cur.pos
-	work, wrapped := 0, 0
-	for work < budget && wrapped <= nShards {
-		a := t.idx.shards[s].arr.Load()
-		if pos >= len(a.groups)*groupSlots {
-			s, pos = (s+1)%nShards, 0
-			wrapped++
-			continue
+	top := t.reg.top.Load()
+	d := *t.reg.dir.Load() // loaded after top: covers every id below it
+	id := t.cur
+	if id < idBlock || id >= top {
+		id = idBlock
+	}
+	work, idle := 0, 0
+	for n := top - idBlock; n > 0 && work < budget; n-- {
+		c := d[id>>regBits][id&regMask].Load()
+		if id++; id == top {
+			id = idBlock
 		}
-		grp := &a.groups[pos/groupSlots]
-		i := uint64(pos % groupSlots)
-		if i == 0 && grp.loadCtrl() == allEmpty {
-			pos += groupSlots
-			work++
-			continue
-		}
-		pos++
-		c := grp.load(i)
-		if c == nil || grp.frag(i)&1 != dirIn {
+		if c == nil {
+			if idle++; idle == 16 {
+				work, idle = work+1, 0
+			}
 			continue
 		}
 		work++
@@ -322,59 +354,26 @@ func (t *Table) Expire(now int64, budget int) (expired int) {
 			expired++
 		}
 	}
-	t.cur.shard, t.cur.pos = s, pos
+	t.cur = id
 	t.expMu.Unlock()
 	return expired
 }
 
-// eachIn calls fn for every connection with an in-entry in the current
-// array of shard s (every connection and template of the shard) until fn
-// returns false, and reports whether it did.
-func (t *Table) eachIn(s int, fn func(*Conn) bool) bool {
-	a := t.idx.shards[s].arr.Load()
-	for g := range a.groups {
-		grp := &a.groups[g]
-		if grp.loadCtrl() == allEmpty {
-			continue
-		}
-		for i := range uint64(groupSlots) {
-			if c := grp.load(i); c != nil && grp.frag(i)&1 == dirIn && !fn(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // Range calls fn for every connection in the table until fn returns false,
-// for ipvsadm -Lnc. It walks each shard's current array without locking:
-// connections added or removed during the walk may or may not be seen, and
-// one moved by a concurrent resize may be seen twice or missed. fn may call
-// Delete. One-packet connections are not listed.
+// for ipvsadm -Lnc. It walks the registry without locking: connections
+// added or removed during the walk may or may not be seen (a connection
+// removed and another given its id may both be). fn may call Delete.
+// One-packet connections are not listed.
 func (t *Table) Range(fn func(*Conn) bool) {
-	for s := range nShards {
-		if !t.eachIn(s, func(c *Conn) bool { return !c.Alive() || fn(c) }) {
-			return
-		}
-	}
+	t.reg.each(func(c *Conn) bool { return !c.Alive() || fn(c) })
 }
 
 // Flush removes and unbinds every connection (one-packet connections in
 // flight excepted, their owner deletes them). Connections created during a
 // Flush may survive it.
 func (t *Table) Flush() {
-	for s := range nShards {
-		for pass := 0; pass < 64; pass++ {
-			removed := false
-			t.eachIn(s, func(c *Conn) bool {
-				removed = t.kill(c, nil) || removed
-				return true
-			})
-			// A removal may have shrunk the array under the walk; walk
-			// again until a pass removes nothing.
-			if !removed {
-				break
-			}
-		}
-	}
+	t.reg.each(func(c *Conn) bool {
+		t.kill(c, nil)
+		return true
+	})
 }

@@ -21,8 +21,18 @@ const clkTck = 100
 const tickNS = 1e9 / clkTck
 
 // cpuTimes are one CPU's times from /proc/stat, in ticks.
+//
+// On a tickless kernel without IRQ time accounting (this one: NO_HZ_IDLE,
+// TICK_CPU_ACCOUNTING) the busy columns are sampled by the tick, which an
+// idle CPU does not take: the short bursts of softirq work that RPS hands
+// to an otherwise idle director CPU go largely unseen there. The idle and
+// iowait columns, on the other hand, come from the exact idle-entry and
+// idle-exit times that the tickless code keeps, so the harness measures
+// busy time as the window minus idle (and steal) time.
 type cpuTimes struct {
-	Busy  uint64 // user + nice + system + irq + softirq
+	Busy  uint64 // user + nice + system + irq + softirq (tick-sampled)
+	Idle  uint64 // idle + iowait (exact under NO_HZ)
+	Steal uint64 // time the hypervisor ran something else
 	Total uint64 // every column but guest and guest_nice (counted in user)
 }
 
@@ -47,7 +57,7 @@ func parseProcStat(b []byte, n int) (cpuTimes, error) {
 			v[i-1] = x
 		}
 		// user nice system idle iowait irq softirq steal
-		t := cpuTimes{Busy: v[0] + v[1] + v[2] + v[5] + v[6]}
+		t := cpuTimes{Busy: v[0] + v[1] + v[2] + v[5] + v[6], Idle: v[3] + v[4], Steal: v[7]}
 		for _, x := range v {
 			t.Total += x
 		}
@@ -148,11 +158,40 @@ func readPidStat(pid string) (pidTimes, error) {
 	return parsePidStat(b)
 }
 
-// procTicks returns the CPU time (utime + stime, ticks) that pid's
-// threads have used.
-func procTicks(pid int) (uint64, error) {
-	t, err := readPidStat(strconv.Itoa(pid))
-	return t.Own, err
+// procRuntime returns the CPU time, in nanoseconds, that the live threads
+// of pid have run: the sum of the first field of each thread's
+// /proc/PID/task/TID/schedstat (exact, unlike the tick-sampled utime and
+// stime of /proc/PID/stat, which it falls back to without schedstat).
+func procRuntime(pid int) (uint64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited
+		}
+		v, err := parseSchedstat(b)
+		if err != nil {
+			t, err := readPidStat(strconv.Itoa(pid))
+			return t.Own * tickNS, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// parseSchedstat returns the run time (ns) from the contents of
+// /proc/PID/schedstat ("RUNTIME WAITTIME TIMESLICES").
+func parseSchedstat(b []byte) (uint64, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return 0, fmt.Errorf("schedstat: %d fields, want 3", len(f))
+	}
+	return strconv.ParseUint(f[0], 10, 64)
 }
 
 // others is a snapshot of the other work on the machine: the CPU time

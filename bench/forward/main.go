@@ -37,12 +37,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gdirector bench forward: %v\n", err)
 		return 1
 	}
-	if opt.Out != "" {
-		if err := rep.WriteFile(opt.Out); err != nil {
+	for _, name := range opt.Out {
+		if err := rep.WriteFile(name); err != nil {
 			fmt.Fprintf(stderr, "gdirector bench forward: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "wrote %s\n", opt.Out)
+		fmt.Fprintf(stderr, "wrote %s\n", name)
 	}
 	return 0
 }

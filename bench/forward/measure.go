@@ -23,8 +23,8 @@ type Sample struct {
 	// namespace sent (udp64, cps), or MSS-sized (1448-byte) segments of
 	// payload delivered (bulk, bulk-gso), in the window.
 	Packets float64 `json:"packets"`
-	// DirBusyNS is the busy time (user, system, irq, softirq) of the
-	// director's CPU in the window.
+	// DirBusyNS is the busy time of the director's CPU in the window: the
+	// window less the CPU's idle and steal time.
 	DirBusyNS float64 `json:"dir_busy_ns"`
 	// DirUtil is DirBusyNS's share of the window on that CPU.
 	DirUtil float64 `json:"dir_util"`
@@ -97,7 +97,7 @@ func (s *session) read(proc *nsutil.Proc, g *generator) (counters, error) {
 		return c, err
 	}
 	if proc != nil {
-		if c.proc, err = procTicks(proc.Pid()); err != nil {
+		if c.proc, err = procRuntime(proc.Pid()); err != nil {
 			return c, fmt.Errorf("director process: %w", err)
 		}
 	}
@@ -106,12 +106,16 @@ func (s *session) read(proc *nsutil.Proc, g *generator) (counters, error) {
 
 // fill sets the window's CPU figures of smp from counters a and b.
 func fill(smp *Sample, a, b counters) {
-	smp.Window = b.at.Sub(a.at).Seconds()
-	smp.DirBusyNS = float64(b.cpu.Busy-a.cpu.Busy) * tickNS
-	if tot := b.cpu.Total - a.cpu.Total; tot > 0 {
-		smp.DirUtil = float64(b.cpu.Busy-a.cpu.Busy) / float64(tot)
+	el := b.at.Sub(a.at)
+	smp.Window = el.Seconds()
+	// Busy is what the window leaves after exact idle time (see
+	// cpuTimes); steal is the hypervisor's, not the director's.
+	busy := float64(el.Nanoseconds()) - float64(b.cpu.Idle-a.cpu.Idle)*tickNS - float64(b.cpu.Steal-a.cpu.Steal)*tickNS
+	smp.DirBusyNS = min(max(busy, 0), float64(el.Nanoseconds()))
+	if el > 0 {
+		smp.DirUtil = smp.DirBusyNS / float64(el.Nanoseconds())
 	}
-	smp.ProcNS = float64(b.proc-a.proc) * tickNS
+	smp.ProcNS = float64(b.proc - a.proc)
 	smp.OtherNS = float64(sum(otherDelta(a.other, b.other))) * tickNS
 	smp.IPIs = float64(b.ipis - a.ipis)
 }

@@ -45,7 +45,7 @@ type Options struct {
 	Runs     int           // rounds of A/B/A/B, 1..100
 	Duration time.Duration // measured window of each run, whole seconds, 1s..10m
 	Warmup   time.Duration // load before the window opens, whole seconds, 0..60s
-	Out      string        // "" or a .csv or .json file for the table
+	Out      []string      // .csv and .json files to write the table to
 	Prefix   string        // namespace prefix; "" = "gdb<pid>"
 	Conns    int           // wrk connections (split over targets), 1..10000
 	Flows    int           // UDP flows (sockets) of the generator, 1..1024
@@ -76,7 +76,7 @@ func Defaults() Options {
 
 // Usage is the synopsis printed on a usage error.
 const Usage = `usage: gdirector bench forward [--mode nat|dr|tun|fullnat|all] [--runs N]
-        [--duration D] [--warmup D] [--out FILE.csv|FILE.json]
+        [--duration D] [--warmup D] [--out FILE.csv|FILE.json]...
         [--tests udp64,cps,bulk,bulk-gso] [--conns N] [--flows N] [--max-other PCT]
         [--quiet-wait D] [--prefix P]`
 
@@ -99,7 +99,15 @@ func ParseArgs(args []string, usage io.Writer) (Options, error) {
 	runs := fs.String("runs", strconv.Itoa(o.Runs), "runs of every variant, alternated A/B/A/B (1..100)")
 	dur := fs.String("duration", "5s", "measured window of each run, whole seconds (e.g. 5s or 5; 1s..10m)")
 	warm := fs.String("warmup", "1s", "load applied before the window opens, whole seconds (0..60s)")
-	fs.StringVar(&o.Out, "out", "", "also write the table to FILE.csv or FILE.json")
+	fs.Func("out", "also write the table to FILE.csv or FILE.json (repeatable)", func(v string) error {
+		switch strings.ToLower(filepath.Ext(v)) {
+		case ".csv", ".json":
+		default:
+			return fmt.Errorf("%q: want a .csv or .json file name", v)
+		}
+		o.Out = append(o.Out, v)
+		return nil
+	})
 	fs.StringVar(&o.Prefix, "prefix", "", "namespace name prefix (default gdb<pid>; 1-36 of [A-Za-z0-9_.], starting with a letter)")
 	conns := fs.String("conns", strconv.Itoa(o.Conns), "concurrent wrk connections (1..10000)")
 	flows := fs.String("flows", strconv.Itoa(o.Flows), "UDP flows of the packet generator (1..1024)")
@@ -149,13 +157,6 @@ func ParseArgs(args []string, usage io.Writer) (Options, error) {
 	}
 	if o.Warmup, err = parseSeconds("warmup", *warm, 0, time.Minute); err != nil {
 		return Options{}, err
-	}
-	if o.Out != "" {
-		switch strings.ToLower(filepath.Ext(o.Out)) {
-		case ".csv", ".json":
-		default:
-			return Options{}, fmt.Errorf("bench forward: --out %q: want a .csv or .json file name", o.Out)
-		}
 	}
 	if o.Prefix != "" && (!lab.ValidPrefix(o.Prefix) || len(o.Prefix) > maxPrefix) {
 		return Options{}, fmt.Errorf("bench forward: --prefix %q: want 1-%d of [A-Za-z0-9_.], starting with a letter", o.Prefix, maxPrefix)

@@ -29,9 +29,9 @@ func TestParseArgs(t *testing.T) {
 		})},
 		{args: []string{"--duration", "7"}, want: with(func(o *Options) { o.Duration = 7 * time.Second })},
 		{args: []string{"--duration", "1m"}, want: with(func(o *Options) { o.Duration = time.Minute })},
-		{args: []string{"--out", "x.CSV"}, want: with(func(o *Options) { o.Out = "x.CSV" })},
-		{args: []string{"--out", "/tmp/r.json", "--prefix", "gdbX1", "--conns", "64", "--flows", "8"}, want: with(func(o *Options) {
-			o.Out, o.Prefix, o.Conns, o.Flows = "/tmp/r.json", "gdbX1", 64, 8
+		{args: []string{"--out", "x.CSV"}, want: with(func(o *Options) { o.Out = []string{"x.CSV"} })},
+		{args: []string{"--out", "/tmp/r.json", "--out", "r.csv", "--prefix", "gdbX1", "--conns", "64", "--flows", "8"}, want: with(func(o *Options) {
+			o.Out, o.Prefix, o.Conns, o.Flows = []string{"/tmp/r.json", "r.csv"}, "gdbX1", 64, 8
 		})},
 
 		{args: []string{"--mode", "ipip"}, err: `unknown method "ipip"`},
@@ -48,6 +48,7 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"--duration", "99999999999999999999"}, err: "--duration"},
 		{args: []string{"--warmup", "2m"}, err: "--warmup"},
 		{args: []string{"--out", "table.txt"}, err: ".csv or .json"},
+		{args: []string{"--out", "a.csv", "--out", "b"}, err: ".csv or .json"},
 		{args: []string{"--prefix", "9lab"}, err: "--prefix"},
 		{args: []string{"--prefix", "a-b"}, err: "--prefix"},
 		{args: []string{"--prefix", strings.Repeat("a", 37)}, err: "--prefix"},

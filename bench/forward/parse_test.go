@@ -94,7 +94,7 @@ func TestParseProcStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Busy != 100+1+50+3+20 || c.Total != 100+1+50+1000+4+3+20+2 {
+	if c.Busy != 100+1+50+3+20 || c.Idle != 1004 || c.Steal != 2 || c.Total != 100+1+50+1000+4+3+20+2 {
 		t.Fatalf("cpu1 = %+v", c)
 	}
 	if _, err := parseProcStat(stat, 2); err == nil {
@@ -149,6 +149,17 @@ func TestOtherDelta(t *testing.T) {
 	}
 }
 
+func TestParseSchedstat(t *testing.T) {
+	if v, err := parseSchedstat([]byte("585172 0 1\n")); err != nil || v != 585172 {
+		t.Fatalf("parseSchedstat = %d, %v", v, err)
+	}
+	for _, bad := range []string{"", "1 2", "x 0 1", "-1 0 1"} {
+		if _, err := parseSchedstat([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
 func TestParseCallIPIs(t *testing.T) {
 	in := []byte("           CPU0       CPU1\n  1:  9  0  IO-APIC\nRES:  11  22  Rescheduling interrupts\nCAL:  3428037  8612229  Function call interrupts\n")
 	if v, err := parseCallIPIs(in, 1); err != nil || v != 8612229 {
@@ -172,5 +183,6 @@ func FuzzParseProcStat(f *testing.F) {
 		}
 		_, _ = parsePidStat([]byte(s))
 		_, _ = parseCallIPIs([]byte(s), n)
+		_, _ = parseSchedstat([]byte(s))
 	})
 }

@@ -313,7 +313,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprint(w, `
-dir CPU: busy share (user+system+irq+softirq) of the director's CPU in the window.
+dir CPU: busy share of the director's CPU in the window (the window less its idle time).
 dir CPU/pkt: that busy time per frame the director namespace sent (udp64, cps), or per
   1448-byte segment of payload delivered (bulk, bulk-gso). proc CPU/pkt: the director
   process's own CPU time (gdirector, HAProxy) on the same denominator.

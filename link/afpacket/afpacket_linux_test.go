@@ -377,27 +377,31 @@ func TestRootZeroAlloc(t *testing.T) {
 	b := lab.open(t, "vb", Options{BatchSize: 16})
 	out := atOffset(testFrames(a, b, 8))
 	in, sizes := newBufs(16)
-	var read, reads int
+	var read, reads, written int
 	deadline := time.Now().Add(20 * time.Second)
 	allocs := testing.AllocsPerRun(200, func() {
-		if n, err := a.Write(out, link.Headroom); n != len(out) || err != nil {
+		// A frame the kernel refuses under load (ENOBUFS from a busy
+		// veth) is counted by Write, not an error: read what was sent.
+		n, err := a.Write(out, link.Headroom)
+		if err != nil {
 			panic("write failed")
 		}
+		written += n
 		// Bounded: frames arrive at once; each empty Read waits 100ms.
-		for got := 0; got < len(out) && reads < 100000 && time.Now().Before(deadline); reads++ {
-			n, err := b.Read(in, sizes, link.Headroom)
+		for got := 0; got < n && reads < 100000 && time.Now().Before(deadline); reads++ {
+			m, err := b.Read(in, sizes, link.Headroom)
 			if err != nil {
 				panic("read failed")
 			}
-			got += n // may include unrelated frames; enough for allocs
-			read += n
+			got += m // may include unrelated frames; enough for allocs
+			read += m
 		}
 	})
 	if allocs != 0 {
 		t.Fatalf("Read+Write allocate %v times per run", allocs)
 	}
-	if read < 8*200 {
-		t.Fatalf("read only %d frames", read)
+	if written < 8*200*9/10 || read < written {
+		t.Fatalf("wrote %d of %d frames, read only %d", written, 8*200, read)
 	}
 	// An empty Read (timeout) does not allocate either.
 	c := lab.open(t, "vb", Options{ReadTimeout: 5 * time.Millisecond, Filter: mustFilter(t)})

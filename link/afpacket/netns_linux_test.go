@@ -126,7 +126,28 @@ func newVethLab(t testing.TB) *vethLab {
 	lab.ip(t, "addr", "add", "2001:db8::2/64", "dev", "vb", "nodad")
 	lab.ip(t, "link", "set", "va", "up")
 	lab.ip(t, "link", "set", "vb", "up")
+	lab.waitUp(t, "va")
+	lab.waitUp(t, "vb")
 	return lab
+}
+
+// waitUp waits (at most 5s) until the kernel reports ifname's operational
+// state UP: link watch has then also activated its queueing discipline,
+// before which frames sent through the qdisc (by sockets without
+// PACKET_QDISC_BYPASS) are dropped.
+func (ns *netns) waitUp(t testing.TB, ifname string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("ip", "-n", ns.name, "-o", "link", "show", "dev", ifname).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "state UP") {
+			return
+		}
+		if time.Now().After(deadline) {
+			setupFatal(t, "%s not up after 5s: %s %v", ifname, out, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newSplitLab is like newVethLab but with vb moved to a second namespace,
@@ -146,6 +167,8 @@ func newSplitLab(t testing.TB) (nsA, nsB *netns) {
 		c.ns.ip(t, "addr", "add", c.v6, "dev", c.ifname, "nodad")
 		c.ns.ip(t, "link", "set", c.ifname, "up")
 	}
+	nsA.waitUp(t, "va")
+	nsB.waitUp(t, "vb")
 	return nsA, nsB
 }
 
