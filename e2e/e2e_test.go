@@ -80,6 +80,13 @@ func newEnvMode(t *testing.T, mode string) *env { return newEnvOpts(t, mode, lab
 // newEnvOpts does the same with lab options (Prefix is filled in).
 func newEnvOpts(t *testing.T, mode string, opt lab.Options) *env {
 	t.Helper()
+	return newEnvArgs(t, mode, opt)
+}
+
+// newEnvArgs does the same and starts the director with extra flags
+// (--metrics, --workers, …).
+func newEnvArgs(t *testing.T, mode string, opt lab.Options, extra ...string) *env {
+	t.Helper()
 	roottest(t)
 	opt.Prefix = labPrefix()
 	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN, "fullnat": lab.BuildFullNAT}[mode]
@@ -110,7 +117,7 @@ func newEnvOpts(t *testing.T, mode string, opt lab.Options) *env {
 	}
 	e := &env{Topology: topo, sock: filepath.Join(t.TempDir(), "ctl.sock"), logFile: filepath.Join(t.TempDir(), "director.log")}
 	start := time.Now()
-	e.dir, err = topo.StartDirector(bin, e.sock, e.logFile)
+	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, extra...)
 	if err != nil {
 		t.Fatalf("start director: %v", err)
 	}

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gdirector/gdirector/internal/nsutil"
 	"github.com/gdirector/gdirector/lab"
 )
 
@@ -21,39 +18,7 @@ const metricsAddr = "127.0.0.1:9102"
 // newMetricsEnv builds a NAT lab and starts the director with --metrics.
 func newMetricsEnv(t *testing.T) *env {
 	t.Helper()
-	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
-	if err := topo.StartReals(bin); err != nil {
-		t.Fatalf("start reals: %v", err)
-	}
-	if _, err := nsutil.SetSysctl(topo.DirectorNS, "net.ipv4.ip_forward", "1"); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{Topology: topo, sock: filepath.Join(t.TempDir(), "ctl.sock"), logFile: filepath.Join(t.TempDir(), "director.log")}
-	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, "--metrics", metricsAddr)
-	if err != nil {
-		t.Fatalf("start director: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(e.logFile)
-			t.Logf("director log:\n%s", log)
-		}
-	})
-	return e
+	return newEnvArgs(t, "nat", lab.Options{}, "--metrics", metricsAddr)
 }
 
 // sample is one series of an exposition: its name and labels.

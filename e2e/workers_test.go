@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,39 +16,7 @@ import (
 // flags (--workers, --rx).
 func newWorkersEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
-	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
-	if err := topo.StartReals(bin); err != nil {
-		t.Fatalf("start reals: %v", err)
-	}
-	if _, err := nsutil.SetSysctl(topo.DirectorNS, "net.ipv4.ip_forward", "1"); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{Topology: topo, sock: filepath.Join(t.TempDir(), "ctl.sock"), logFile: filepath.Join(t.TempDir(), "director.log")}
-	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, extra...)
-	if err != nil {
-		t.Fatalf("start director: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(e.logFile)
-			t.Logf("director log:\n%s", log)
-		}
-	})
-	return e
+	return newEnvArgs(t, "nat", lab.Options{}, extra...)
 }
 
 var workerFrames = regexp.MustCompile(`frames read by each worker: \[([0-9 ]+)\]`)
