@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,9 +14,7 @@ import (
 	"time"
 
 	"github.com/gdirector/gdirector/internal/nsutil"
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // figures are the five numbers of one line of ipvsadm --stats (Conns,
@@ -131,7 +128,7 @@ func (tr *tally) total(key string) figures {
 // address, port, protocol). A connection is a TCP SYN or a new UDP flow.
 func (tr *tally) read(t *testing.T, file string, client netip.Addr, key func(addr netip.Addr, port uint16, proto string) string) {
 	t.Helper()
-	for _, p := range timedPackets(t, file) {
+	for _, p := range packets(t, file) {
 		ip := ipv4(p)
 		if ip == nil {
 			t.Fatalf("%s: not IPv4: %v", file, p)
@@ -168,33 +165,6 @@ func (tr *tally) read(t *testing.T, file string, client netip.Addr, key func(add
 			ph[2]++
 			ph[4] += n
 		}
-	}
-}
-
-// timedPackets reads every packet of a pcap file with its capture time.
-func timedPackets(t *testing.T, file string) []gopacket.Packet {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	var out []gopacket.Packet
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		p.Metadata().CaptureInfo = ci
-		out = append(out, p)
 	}
 }
 
