@@ -667,25 +667,11 @@ func parseSchedFlags(schedName, arg string) (uint32, error) {
 		return 0, fail(exitArgs, "invalid scheduler flag `%s'", arg)
 	}
 	for _, w := range words {
-		need := ""
-		switch w {
-		case "flag-1":
-			flags |= vs.SvcSchedFlag1
-		case "flag-2":
-			flags |= vs.SvcSchedFlag2
-		case "flag-3":
-			flags |= vs.SvcSchedFlag3
-		case "sh-fallback":
-			flags, need = flags|vs.SvcSchedFlag1, "sh"
-		case "sh-port":
-			flags, need = flags|vs.SvcSchedFlag2, "sh"
-		case "mh-fallback":
-			flags, need = flags|vs.SvcSchedFlag1, "mh"
-		case "mh-port":
-			flags, need = flags|vs.SvcSchedFlag2, "mh"
-		default:
+		f, need, ok := vs.SchedFlagByName(w)
+		if !ok {
 			return 0, fail(exitArgs, "invalid scheduler flag `%s'", w)
 		}
+		flags |= f
 		if need != "" && schedName != need {
 			return 0, fail(exitArgs, "incompatible scheduler flag `%s'", w)
 		}

@@ -80,6 +80,29 @@ const (
 	SvcSchedFlag3 uint32 = 0x0020
 )
 
+// SchedFlagByName returns the service flag that ipvsadm's -b (and
+// keepalived's lvs_sched flags) spell name, and the scheduler it belongs
+// to ("" for the generic flag-N names); ok is false for an unknown name.
+func SchedFlagByName(name string) (flag uint32, sched string, ok bool) {
+	switch name {
+	case "flag-1":
+		return SvcSchedFlag1, "", true
+	case "flag-2":
+		return SvcSchedFlag2, "", true
+	case "flag-3":
+		return SvcSchedFlag3, "", true
+	case "sh-fallback":
+		return SvcSchedFlag1, "sh", true
+	case "sh-port":
+		return SvcSchedFlag2, "sh", true
+	case "mh-fallback":
+		return SvcSchedFlag1, "mh", true
+	case "mh-port":
+		return SvcSchedFlag2, "mh", true
+	}
+	return 0, "", false
+}
+
 // Dest flags.
 const (
 	DestAvailable uint32 = 0x0001

@@ -109,3 +109,22 @@ func TestNewLocalAddr(t *testing.T) {
 		t.Errorf("FullNAT prints %q", FullNAT.String())
 	}
 }
+
+func TestSchedFlagByName(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		flag  uint32
+		sched string
+		ok    bool
+	}{
+		{"flag-1", SvcSchedFlag1, "", true}, {"flag-2", SvcSchedFlag2, "", true}, {"flag-3", SvcSchedFlag3, "", true},
+		{"sh-fallback", SvcSchedFlag1, "sh", true}, {"sh-port", SvcSchedFlag2, "sh", true},
+		{"mh-fallback", SvcSchedFlag1, "mh", true}, {"mh-port", SvcSchedFlag2, "mh", true},
+		{"", 0, "", false}, {"sh-Port", 0, "", false}, {"flag-4", 0, "", false},
+	} {
+		f, s, ok := SchedFlagByName(c.name)
+		if f != c.flag || s != c.sched || ok != c.ok {
+			t.Errorf("SchedFlagByName(%q) = %#x, %q, %v", c.name, f, s, ok)
+		}
+	}
+}

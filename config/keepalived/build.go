@@ -176,21 +176,8 @@ func (b *builder) virtualServer(v *virtualServer) error {
 	sched := v.sched.or(ctl.DefaultScheduler)
 	var flags uint32
 	for _, f := range v.flags {
-		need := ""
-		switch f.kw {
-		case "flag-1":
-			flags |= vs.SvcSchedFlag1
-		case "flag-2":
-			flags |= vs.SvcSchedFlag2
-		case "flag-3":
-			flags |= vs.SvcSchedFlag3
-		case "sh-fallback", "mh-fallback":
-			flags |= vs.SvcSchedFlag1
-			need = f.kw[:2]
-		case "sh-port", "mh-port":
-			flags |= vs.SvcSchedFlag2
-			need = f.kw[:2]
-		}
+		bit, need, _ := vs.SchedFlagByName(f.kw) // the parser admits only known names
+		flags |= bit
 		if need != "" && need != sched {
 			return f.errf("%s needs lvs_sched %s (the scheduler is %s)", f.kw, need, sched)
 		}

@@ -591,25 +591,11 @@ func schedFlags(scheduler, s string) (uint32, error) {
 			continue
 		}
 		n++
-		need := ""
-		switch w {
-		case "flag-1":
-			flags |= vs.SvcSchedFlag1
-		case "flag-2":
-			flags |= vs.SvcSchedFlag2
-		case "flag-3":
-			flags |= vs.SvcSchedFlag3
-		case "sh-fallback":
-			flags, need = flags|vs.SvcSchedFlag1, "sh"
-		case "sh-port":
-			flags, need = flags|vs.SvcSchedFlag2, "sh"
-		case "mh-fallback":
-			flags, need = flags|vs.SvcSchedFlag1, "mh"
-		case "mh-port":
-			flags, need = flags|vs.SvcSchedFlag2, "mh"
-		default:
+		f, need, ok := vs.SchedFlagByName(w)
+		if !ok {
 			return 0, fmt.Errorf("invalid scheduler flag %q", clip(w))
 		}
+		flags |= f
 		if need != "" && need != scheduler {
 			return 0, fmt.Errorf("scheduler flag %s needs scheduler %s, not %s", w, need, scheduler)
 		}

@@ -258,20 +258,6 @@ func (m *mapping) method(key string) (f vs.FwdMethod, ok bool, err error) {
 	return methods[w], true, nil
 }
 
-// schedFlags are the scheduler flags by name, with the scheduler a flag
-// needs ("" = any), as ipvsadm -b spells them.
-type schedFlag struct {
-	name  string
-	flag  uint32
-	sched string
-}
-
-var schedFlags = []schedFlag{
-	{"flag-1", vs.SvcSchedFlag1, ""}, {"flag-2", vs.SvcSchedFlag2, ""}, {"flag-3", vs.SvcSchedFlag3, ""},
-	{"sh-fallback", vs.SvcSchedFlag1, "sh"}, {"sh-port", vs.SvcSchedFlag2, "sh"},
-	{"mh-fallback", vs.SvcSchedFlag1, "mh"}, {"mh-port", vs.SvcSchedFlag2, "mh"},
-}
-
 func (p *parser) service(n *yaml.Node) (config.Service, error) {
 	var s config.Service
 	m, err := p.mapping(n, "service", serviceKeys)
@@ -499,14 +485,14 @@ func (p *parser) schedFlags(m *mapping, s *config.Service) error {
 		}
 		for _, w := range strings.Split(it.Value, ",") {
 			w = strings.TrimSpace(w)
-			i := slices.IndexFunc(schedFlags, func(f schedFlag) bool { return f.name == w })
-			if i < 0 {
+			flag, sched, ok := vs.SchedFlagByName(w)
+			if !ok {
 				return p.errf(it.Line, "scheduler_flags: unknown flag %q (sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3)", w)
 			}
-			if f := schedFlags[i]; f.sched != "" && f.sched != s.Scheduler {
-				return p.errf(it.Line, "scheduler_flags: %s needs scheduler %s, not %s", w, f.sched, s.Scheduler)
+			if sched != "" && sched != s.Scheduler {
+				return p.errf(it.Line, "scheduler_flags: %s needs scheduler %s, not %s", w, sched, s.Scheduler)
 			}
-			s.Flags |= schedFlags[i].flag
+			s.Flags |= flag
 		}
 	}
 	return nil
