@@ -69,6 +69,12 @@ type Config struct {
 	// AutoReload asks the daemon to read the file again whenever it
 	// changes on disk (ldirectord autoreload=yes).
 	AutoReload bool
+	// VRRP are the VRRP instances (keepalived vrrp_instance), in file
+	// order; see package vrrp.
+	VRRP []VRRPInstance
+	// SyncDaemon is connection synchronisation (keepalived's
+	// lvs_sync_daemon); nil: none.
+	SyncDaemon *SyncDaemon
 	// Warnings are things the parser accepted but does not carry out as
 	// the original program would (an ignored directive, an approximated
 	// check), each naming its line; the daemon logs them.

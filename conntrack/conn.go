@@ -47,6 +47,9 @@ const (
 	// key, no state machine; it expires Params.Timeout after its last use
 	// (Touch) but never while it controls connections.
 	FlagTemplate
+	// FlagSynced: installed from a connection sync message rather than
+	// scheduled (the kernel's IP_VS_CONN_F_SYNC); see sync.go.
+	FlagSynced
 )
 
 // Conn is one connection. The exported address fields are set by New and
@@ -109,6 +112,7 @@ const (
 
 	fixOnePacket = 1 << 0
 	fixTemplate  = 1 << 1
+	fixSynced    = 1 << 2
 )
 
 // expBits encodes an expiry time, rounded up to the next multiple of 256 ns
@@ -162,6 +166,9 @@ func (c *Conn) Flags() Flags {
 	}
 	if c.fixed&fixTemplate != 0 {
 		f |= FlagTemplate
+	}
+	if c.fixed&fixSynced != 0 {
+		f |= FlagSynced
 	}
 	return f
 }
@@ -314,6 +321,9 @@ func (c *Conn) Update(now int64, dir Dir, tcpFlags uint8) {
 			case -1:
 				c.Dest.ActiveConns.Add(-1)
 				c.Dest.InactConns.Add(1)
+			}
+			if ns != cur {
+				to.notify(c) // connection sync (sync.go)
 			}
 			return
 		}

@@ -206,8 +206,9 @@ const (
 // timeouts is the live timeout table of a Table, nanoseconds; read per
 // packet with plain atomic loads, written by SetTimeouts.
 type timeouts struct {
-	tcp [numTCPStates]atomic.Int64
-	udp atomic.Int64
+	tcp       [numTCPStates]atomic.Int64
+	udp       atomic.Int64
+	syncField // the table's Syncer (sync.go), reached by Conn.Update through ext.to
 }
 
 func (t *timeouts) init() {

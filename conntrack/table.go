@@ -89,7 +89,7 @@ type Params struct {
 	Fwd   vs.FwdMethod // normally Dest.FwdMethod()
 	Dest  *vs.Dest     // may be nil (no binding)
 	Svc   *vs.Service  // stats only; may be nil
-	Flags Flags        // FlagOnePacket (UDP only), FlagTemplate; others ignored
+	Flags Flags        // FlagOnePacket (UDP only), FlagTemplate, FlagSynced; others ignored
 	// Timeout is a template's lifetime after its last use, in ns (the
 	// service's persistence timeout); ignored for connections.
 	Timeout int64
@@ -159,6 +159,9 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 			c.ext = tp.ext
 		}
 	}
+	if p.Flags&FlagSynced != 0 {
+		c.fixed |= fixSynced
+	}
 	w := uint64(StateNone) | wInactive | expBits(exp)
 	if !seesReplies(p.Fwd) {
 		w |= wNoOutput
@@ -186,6 +189,9 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		c.bind(w)
 		insert(is, c.id, ih, dirIn)
 		is.mu.Unlock()
+		if c.fixed&fixSynced == 0 {
+			t.to.notify(c) // connection sync (sync.go)
+		}
 		return c, nil
 	default:
 		ik, ok := c.InKey(), c.OutKey()
@@ -206,11 +212,19 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		insert(os, c.id, oh, dirOut)
 		unlock2(is, os)
 	}
+	if c.fixed&fixSynced != 0 {
+		// Installed by connection sync: scheduled (and counted) on
+		// the master, not here.
+		return c, nil
+	}
 	if d := p.Dest; d != nil {
 		d.Stats.Conns.Add(1)
 	}
 	if p.Svc != nil && p.Svc.Stats != nil {
 		p.Svc.Stats.Conns.Add(1)
+	}
+	if c.fixed&fixOnePacket == 0 {
+		t.to.notify(c) // connection sync (sync.go)
 	}
 	return c, nil
 }

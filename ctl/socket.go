@@ -93,6 +93,9 @@ type Mux struct {
 	// (Request.Input). For a command listed in both maps, this one is
 	// used.
 	InputHandlers map[string]InputHandler
+	// StreamHandlers holds the streaming commands (gdirector trace),
+	// served on the control socket only (stream.go): Do refuses them.
+	StreamHandlers map[string]StreamHandler
 }
 
 // Commands returns the names of the commands m answers, sorted ("" is
@@ -132,6 +135,9 @@ func (m *Mux) check() error {
 // or input given to a command that reads none, is answered with exit code 2
 // and nothing runs; a handler that panics is answered with exit code 255.
 func (m *Mux) Do(req Request) Response {
+	if _, ok := m.StreamHandlers[req.Cmd]; ok {
+		return Response{Stderr: fmt.Sprintf("gdirector: command %q streams its answer: use the control socket\n", req.Cmd), Code: 2}
+	}
 	if h, ok := m.InputHandlers[req.Cmd]; ok && h != nil {
 		return callInput(h, req.Argv, req.Input)
 	}
@@ -303,6 +309,10 @@ func serveConn(c net.Conn, m *Mux) {
 		req, err := DecodeRequest(line)
 		if err != nil {
 			enc.Encode(Response{Stderr: fmt.Sprintf("gdirector: bad request: %v\n", err), Code: 2})
+			return
+		}
+		if h, ok := m.StreamHandlers[req.Cmd]; ok && h != nil && req.Input == "" {
+			serveStream(c, r, h, req)
 			return
 		}
 		resp := m.Do(req)

@@ -136,6 +136,9 @@ func checkConfig(path string, data []byte, format config.Format, tunFed bool) (*
 	if _, err := scratch.Apply(cfg); err != nil {
 		return nil, err
 	}
+	if _, err := haConfigs(cfg); err != nil { // vrrp_instance, lvs_sync_daemon
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -164,6 +167,9 @@ type configLoader struct {
 	check  func(ctl.DestConfig) error
 	engine *healthcheck.Engine // nil without --config
 	logf   func(format string, args ...any)
+	// ha runs the configuration's VRRP instances and lvs_sync_daemon
+	// (nil: none, as in tests).
+	ha *ha
 
 	// auto is --autoreload; fileAuto is the applied file's own wish
 	// (ldirectord autoreload=yes). Either makes the watcher poll.
@@ -192,11 +198,20 @@ func (c *configLoader) load(cfg *config.Config, st stamp) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.haPrepare(cfg); err != nil {
+		return fmt.Errorf("--config %w", err)
+	}
 	if _, err := c.engine.Apply(cfg); err != nil {
+		c.haAbort()
 		return fmt.Errorf("--config %w", err)
 	}
 	c.seen = st
 	c.applied(cfg)
+	if c.ha != nil {
+		if err := c.ha.apply(cfg); err != nil {
+			return fmt.Errorf("--config %w", err)
+		}
+	}
 	sum := cfg.Summarize()
 	c.logf("gdirector: loaded %s: %d services, %d real servers, %d health checks (%v format)",
 		c.path, sum.Services, sum.RealServers, sum.Checks, cfg.Format)
@@ -227,13 +242,23 @@ func (c *configLoader) applyLocked(data []byte) (ctl.Changes, error) {
 	cfg, err := load.Parse(c.path, data, load.Options{Format: c.format, CheckDest: c.check})
 	var ch ctl.Changes
 	if err == nil {
-		ch, err = c.engine.Apply(cfg)
+		err = c.haPrepare(cfg)
+		if err == nil {
+			if ch, err = c.engine.Apply(cfg); err != nil {
+				c.haAbort()
+			}
+		}
 	}
 	if err != nil {
 		c.logf("gdirector: reload failed, configuration unchanged: %v", err)
 		return ctl.Changes{}, err
 	}
 	c.applied(cfg)
+	if c.ha != nil {
+		if herr := c.ha.apply(cfg); herr != nil {
+			c.logf("gdirector: reload: %v", herr)
+		}
+	}
 	c.logf("gdirector: reloaded %s: %v", c.path, ch)
 	return ch, nil
 }
@@ -330,9 +355,13 @@ func (c *configLoader) watch(ctx context.Context, reload <-chan struct{}) (wait 
 }
 
 // ipvsadmInput runs ipvsadm command lines with the standard input a client
-// sent along (the rules of ipvsadm -R).
-func ipvsadmInput(mgr *ctl.Manager) ctl.InputHandler {
+// sent along (the rules of ipvsadm -R) in env (names, sync daemons). It
+// serves every ipvsadm command of the control socket, with or without
+// input.
+func ipvsadmInput(mgr *ctl.Manager, env ipvsadm.Env) ctl.InputHandler {
 	return func(argv []string, stdin io.Reader) (string, string, int) {
-		return ipvsadm.RunInput(mgr, argv, stdin)
+		e := env
+		e.Stdin = stdin
+		return ipvsadm.RunEnv(mgr, argv, e)
 	}
 }

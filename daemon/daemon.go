@@ -45,6 +45,7 @@ import (
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/internal/sysctl"
 	"github.com/gdirector/gdirector/ipvsadm"
+	"github.com/gdirector/gdirector/ipvssync"
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/link/afpacket"
 	"github.com/gdirector/gdirector/link/tun"
@@ -52,6 +53,7 @@ import (
 	"github.com/gdirector/gdirector/metrics"
 	"github.com/gdirector/gdirector/route"
 	"github.com/gdirector/gdirector/schedcmd"
+	"github.com/gdirector/gdirector/trace"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -76,6 +78,11 @@ type Options struct {
 	// RX is how the sockets receive: afpacket.RXAuto (a TPACKET_V3 ring
 	// if the kernel allows it, else recvmmsg), RXRing or RXRecvmmsg.
 	RX afpacket.RXMode
+	// NoOffload turns off reading and writing super-frames whole
+	// (afpacket.Options.Offload, PACKET_VNET_HDR): frames longer than the
+	// MTU that GRO, GSO or TSO make on the served interfaces are then
+	// dropped, so those offloads must be turned off there (ethtool -K).
+	NoOffload bool
 	// Metrics is the listen address (HOST:PORT) of the Prometheus endpoint
 	// /metrics; "" serves none. See package metrics.
 	Metrics string
@@ -214,7 +221,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 	queues = make([][]link.Device, workers-1)
 	for _, name := range opt.Ifaces {
-		socks, err := afpacket.OpenFanout(name, workers, afpacket.Options{Filter: filter, RX: opt.RX, RingBlocks: ringBlocks(workers)})
+		socks, err := afpacket.OpenFanout(name, workers, afpacket.Options{Filter: filter, RX: opt.RX, RingBlocks: ringBlocks(workers), Offload: !opt.NoOffload})
 		if err != nil {
 			return fmt.Errorf("open %s: %w", name, err)
 		}
@@ -230,6 +237,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 			rx = "TPACKET_V3 ring"
 		}
 		logf("gdirector: %d worker(s), one socket each per interface (PACKET_FANOUT), receiving with %s", workers, rx)
+		switch {
+		case sockets[0].Offloading():
+			logf("gdirector: GRO/GSO/TSO super-frames are read and written whole (PACKET_VNET_HDR)")
+		case !opt.NoOffload:
+			logf("gdirector: the kernel refused PACKET_VNET_HDR: frames longer than the MTU (GRO/GSO/TSO) are dropped; turn those offloads off (ethtool -K IFACE gro off gso off tso off)")
+		}
 	}
 	if opt.Tun != "" {
 		d, err := tun.Open(opt.Tun, tun.Options{})
@@ -331,9 +344,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return nil
 	}
 	mgr := ctl.NewManager(ctl.Config{Table: &table, OnChange: onChange, Timeouts: conns, Conns: conns, CheckDest: checkDest})
+	// Connection synchronisation (ipvsadm --start-daemon, lvs_sync_daemon)
+	// and the VRRP instances of the configuration (see ha.go); both stop
+	// before the data plane and the connection table go.
+	syncd := &ipvssync.Daemons{Table: &table, Conns: conns, Clock: clock.Real{}, Logf: logf}
+	defer syncd.Close()
+	hav := newHA(dp, syncd, logf)
+	defer hav.close()
 	// The health engine keeps the table equal to the configuration as
 	// the checks find its real servers (only with --config).
-	loader := &configLoader{path: opt.Config, format: opt.Format, check: tunDestCheck(opt.Tun != ""), logf: logf, auto: opt.Autoreload}
+	loader := &configLoader{path: opt.Config, format: opt.Format, check: tunDestCheck(opt.Tun != ""), logf: logf, auto: opt.Autoreload, ha: hav}
 	var health metrics.HealthFunc
 	if opt.Config != "" {
 		loader.engine = healthcheck.New(mgr, healthcheck.Options{Logf: logf})
@@ -345,6 +365,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// On the way out the VRRP masters send priority 0 at once, so their
+	// peers take over after their skew time while this data plane stops.
+	haDone := make(chan struct{})
+	go func() { defer close(haDone); <-ctx.Done(); hav.close() }()
+	defer func() { cancel(); <-haDone }()
 	// Reloads and health changes publish (routes, filters): they stop
 	// before the teardown.
 	waitReload := loader.watch(ctx, opt.Reload)
@@ -357,7 +382,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}()
 		defer func() { cancel(); <-engineDone }()
 	}
-	stopMetrics, err := startMetrics(ctx, metricsLn, metricsSource(mgr, dp, conns, health), logf)
+	stopMetrics, err := startMetrics(ctx, metricsLn, metricsSource(mgr, dp, conns, health), logf, newHACollector(hav))
 	if err != nil {
 		return err
 	}
@@ -386,7 +411,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// The commands of the control socket, also served by the remote API.
 	mux := &ctl.Mux{Handlers: map[string]ctl.Handler{
 		"": func(argv []string) (string, string, int) {
-			return ipvsadm.RunEnv(mgr, argv, ipvsadm.Env{Names: names})
+			return ipvsadm.RunEnv(mgr, argv, ipvsadm.Env{Names: names, Sync: syncd})
 		},
 		"mark": func(argv []string) (string, string, int) {
 			return markcmd.Run(mgr, argv)
@@ -396,8 +421,15 @@ func Run(ctx context.Context, opt Options) (err error) {
 		},
 		"reload": loader.handle, // gdirector reload: read --config again
 	}, InputHandlers: map[string]ctl.InputHandler{
-		"": ipvsadmInput(mgr), // ipvsadm -R: the rules the client sends along
+		// Every ipvsadm command (-R: with the rules the client sends
+		// along). Names stay nil here, as before: the "" handler above,
+		// which has them, is shadowed by this one (see ctl.Mux).
+		"": ipvsadmInput(mgr, ipvsadm.Env{Sync: syncd}),
 	}}
+	// gdirector trace: a stream on the control socket only (not the API).
+	mux.StreamHandlers = map[string]ctl.StreamHandler{
+		"trace": traceHandler(trace.NewHub(dp.SetTracer, clock.Real{}.Now, 0)),
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- mux.Serve(ctx, opt.CtlPath, ready...) }()
 	waitAPI := serveAPI(ctx, cancel, api, mgr, mux, logf)
@@ -438,6 +470,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if c := dp.Counters(); len(c.LaneRx) > 1 {
 		logf("gdirector: frames read by each worker: %v", c.LaneRx)
 	}
+	logLinkStats(logf, opt.Ifaces, workers, sockets)
 	return err
 }
 
@@ -519,4 +552,28 @@ func Addresses(t *vs.Table) (vips, rips []netip.Addr) {
 		}
 	}
 	return vips, rips
+}
+
+// logLinkStats logs, at exit, each interface's packet-socket counters
+// summed over its workers' sockets (sockets holds workers sockets per
+// interface, in the order of ifaces).
+func logLinkStats(logf func(string, ...any), ifaces []string, workers int, sockets []*afpacket.Device) {
+	for i, name := range ifaces {
+		if (i+1)*workers > len(sockets) {
+			return
+		}
+		var t afpacket.Stats
+		for _, d := range sockets[i*workers : (i+1)*workers] {
+			s := d.Stats()
+			t.FramesRead += s.FramesRead
+			t.FramesWritten += s.FramesWritten
+			t.SuperRead += s.SuperRead
+			t.SuperWritten += s.SuperWritten
+			t.WriteErrors += s.WriteErrors
+			t.Truncated += s.Truncated
+			t.KernelDrops += s.KernelDrops
+		}
+		logf("gdirector: %s: %d frames read (%d super-frames), %d written (%d super-frames), %d write errors, %d truncated, %d dropped by the kernel",
+			name, t.FramesRead, t.SuperRead, t.FramesWritten, t.SuperWritten, t.WriteErrors, t.Truncated, t.KernelDrops)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/datapath"
@@ -35,14 +37,20 @@ func metricsSource(mgr *ctl.Manager, dp *datapath.Director, conns *conntrack.Tab
 // startMetrics serves the Prometheus endpoint on ln (opened by Run before
 // it changed anything on the host) until ctx ends or the returned stop is
 // called; stop closes the listener and waits for the server to finish.
-// With a nil ln it does nothing.
-func startMetrics(ctx context.Context, ln net.Listener, src metrics.Source, logf func(string, ...any)) (stop func(), err error) {
+// With a nil ln it does nothing. extra are further collectors (VRRP and
+// sync: ha_metrics.go).
+func startMetrics(ctx context.Context, ln net.Listener, src metrics.Source, logf func(string, ...any), extra ...prometheus.Collector) (stop func(), err error) {
 	if ln == nil {
 		return func() {}, nil
 	}
 	reg, err := metrics.NewRegistry(src)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range extra {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

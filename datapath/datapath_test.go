@@ -91,6 +91,13 @@ type rig struct {
 
 func newRig(t testing.TB, proto vs.Proto, port uint16) *rig {
 	t.Helper()
+	return newRigDevs(t, proto, port, nil)
+}
+
+// newRigDevs is newRig with the director's devices made by wrap from the
+// rig's fakeDevs (nil: the fakeDevs themselves).
+func newRigDevs(t testing.TB, proto vs.Proto, port uint16, wrap func(*fakeDev) link.Device) *rig {
+	t.Helper()
 	r := &rig{
 		cdev: &fakeDev{name: "eth0", index: 1, mac: macDirC},
 		rdev: &fakeDev{name: "eth1", index: 2, mac: macDirR},
@@ -98,6 +105,10 @@ func newRig(t testing.TB, proto vs.Proto, port uint16) *rig {
 	}
 	r.dests = []*vs.Dest{vs.NewDest(rip1, port, vs.Masq, 1), vs.NewDest(rip2, port, vs.Masq, 1)}
 	r.svc = rrService(t, &r.tbl, proto, vip, port, r.dests...)
+	devs := []link.Device{r.cdev, r.rdev}
+	if wrap != nil {
+		devs = []link.Device{wrap(r.cdev), wrap(r.rdev)}
+	}
 	router := &staticRouter{
 		routes: map[netip.Prefix]Route{
 			netip.MustParsePrefix("198.51.100.0/24"): {IfIndex: 1, Src: dip1},
@@ -106,7 +117,7 @@ func newRig(t testing.TB, proto vs.Proto, port uint16) *rig {
 		neigh: map[netip.Addr][6]byte{cip: macClient, rip1: macRS1, rip2: macRS2},
 	}
 	d, err := New(Config{
-		Devices: []link.Device{r.cdev, r.rdev},
+		Devices: devs,
 		Table:   &r.tbl, Conns: conntrack.NewTable(conntrack.Options{Capacity: 1024}),
 		Clock: r.clk, Router: router,
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/link"
+	"github.com/gdirector/gdirector/trace"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -55,6 +56,12 @@ type Director struct {
 
 	nh   atomic.Pointer[nhTable]
 	vips atomic.Pointer[vipSet]
+	// vipMu orders the writers of vips (TableChanged, SetStandby);
+	// standby is the set SetStandby holds back (see standby.go).
+	vipMu   sync.Mutex
+	standby atomic.Pointer[map[[16]byte]struct{}]
+
+	tracer atomic.Pointer[trace.Tracer] // SetTracer; nil: no trace running
 
 	resolveCh chan [16]byte
 	parkCh    chan parked
@@ -81,6 +88,8 @@ type Director struct {
 type vipSet struct {
 	src  *vs.Table
 	addr map[[16]byte]struct{}
+	// all is addr before the standby addresses were taken out.
+	all map[[16]byte]struct{}
 }
 
 // New builds a Director; Run starts it.
@@ -152,6 +161,8 @@ func (d *Director) devIndex(ifindex int) int {
 // VIPs are announced with a gratuitous ARP and every dest is resolved ahead
 // of its first packet.
 func (d *Director) TableChanged(t *vs.Table) {
+	d.vipMu.Lock()
+	defer d.vipMu.Unlock()
 	old := d.vips.Load()
 	ns := &vipSet{src: t, addr: map[[16]byte]struct{}{}}
 	if t != nil {
@@ -177,6 +188,7 @@ func (d *Director) TableChanged(t *vs.Table) {
 			}
 		}
 	}
+	d.withoutStandby(ns)
 	d.vips.Store(ns)
 	for a := range ns.addr {
 		if _, had := old.addr[a]; had {

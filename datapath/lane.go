@@ -86,6 +86,7 @@ func (l *lane) run(ctx context.Context) error {
 				return err
 			}
 			if n > 0 {
+				w.readOffloads(l.mux[i])
 				w.batch(n)
 				busy = true
 			}

@@ -95,11 +95,14 @@ func (w *Worker) schedPersist(svc *vs.Service, fl *vs.Flow) (*vs.Dest, *conntrac
 	if ct := conns.LookupTemplate(&k); ct != nil {
 		if templateValid(ct) {
 			ct.Touch(w.now)
+			if w.t.tr != nil {
+				w.traceTemplate(ct, false)
+			}
 			return ct.Dest, ct, forward.Pass
 		}
 		conns.Delete(ct) // its dest is gone: schedule afresh
 	}
-	dest := svc.Sched.Schedule(svc, fl)
+	dest := w.schedule(svc, fl)
 	if dest == nil {
 		return nil, nil, forward.DropNoDest
 	}
@@ -116,12 +119,18 @@ func (w *Worker) schedPersist(svc *vs.Service, fl *vs.Flow) (*vs.Dest, *conntrac
 	})
 	switch {
 	case err == nil:
+		if w.t.tr != nil {
+			w.traceTemplate(ct, true)
+		}
 		return dest, ct, forward.Pass
 	case errors.Is(err, conntrack.ErrTableFull):
 		return nil, nil, forward.DropTableFull
 	}
 	// Another worker created the template first: follow it.
 	if ct = conns.LookupTemplate(&k); ct != nil && templateValid(ct) {
+		if w.t.tr != nil {
+			w.traceTemplate(ct, false)
+		}
 		return ct.Dest, ct, forward.Pass
 	}
 	return nil, nil, forward.DropTableFull

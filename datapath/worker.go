@@ -31,6 +31,21 @@ type Worker struct {
 	macs  [][6]byte  // per device, its MAC
 	mtus  []int      // per device, its MTU
 
+	// Super-frames (GSO/GRO, see header.SuperPayload): offl are the
+	// Offloads of the frames just read (nil if the device has none),
+	// cur the current frame's; txOff parallels tx; offOK tells which
+	// devices take super-frames whole (link.OffloadDevice, offloading);
+	// segBufs are scratch frames for the segments of a super-frame that
+	// must be cut here (tunnelled, or toward a device that cannot take it).
+	offl    []link.Offload
+	cur     link.Offload
+	txOff   [][]link.Offload
+	offOK   []bool
+	segBufs [][]byte
+	segN    int
+	seg     header.Parsed
+	tn      tunnelTo
+
 	// Per-batch state.
 	now int64
 	tbl *vs.Table
@@ -53,6 +68,8 @@ type Worker struct {
 	key  conntrack.Key
 	flow vs.Flow
 	c    counters
+
+	t tracing // gdirector trace (trace.go)
 }
 
 // laddrRetries bounds how many more local ports a new FullNAT connection
@@ -64,12 +81,14 @@ const laddrRetries = 3
 // served by the same goroutine) instead of its own.
 func newWorker(d *Director, lane, dev int, devs []link.Device, share *Worker) *Worker {
 	w := &Worker{d: d, dev: dev, devs: devs}
+	w.t.lane = lane
 	// Spread the IP IDs of the outer headers that different lanes build
 	// toward the same real server.
 	w.ipID = uint16(lane * 0x9e37)
 	w.inUse = func(k conntrack.Key) bool { return d.conns.LookupOut(&k) != nil }
 	if share != nil {
 		w.bufs, w.sizes, w.tx, w.icmpBufs = share.bufs, share.sizes, share.tx, share.icmpBufs
+		w.txOff, w.segBufs = share.txOff, share.segBufs
 	} else {
 		n := 0
 		for _, dv := range devs {
@@ -78,9 +97,23 @@ func newWorker(d *Director, lane, dev int, devs []link.Device, share *Worker) *W
 		if n <= 0 {
 			n = 64
 		}
+		frameMax := link.MaxFrame
+		for _, dv := range devs {
+			if od, ok := dv.(link.OffloadDevice); ok {
+				frameMax = max(frameMax, od.MaxFrameSize())
+			}
+		}
 		w.bufs, w.sizes = make([][]byte, n), make([]int, n)
 		for i := range w.bufs {
-			w.bufs[i] = make([]byte, link.Headroom+link.MaxFrame)
+			w.bufs[i] = make([]byte, link.Headroom+frameMax)
+		}
+		if frameMax > link.MaxFrame {
+			// A super-frame of 64 KiB cut at a 1448-byte MSS makes 46
+			// segments; more in a batch flush the queues first.
+			w.segBufs = make([][]byte, 64)
+			for i := range w.segBufs {
+				w.segBufs[i] = make([]byte, link.Headroom+segFrameMax)
+			}
 		}
 		w.icmpBufs = make([][]byte, min(n, 16))
 		for i := range w.icmpBufs {
@@ -88,13 +121,46 @@ func newWorker(d *Director, lane, dev int, devs []link.Device, share *Worker) *W
 		}
 		for range devs {
 			w.tx = append(w.tx, make([][]byte, 0, n))
+			w.txOff = append(w.txOff, make([]link.Offload, 0, n))
 		}
 	}
 	for _, dv := range d.devs {
 		w.macs = append(w.macs, dv.HardwareAddr())
 		w.mtus = append(w.mtus, dv.MTU())
 	}
+	for _, dv := range devs {
+		od, ok := dv.(link.OffloadDevice)
+		w.offOK = append(w.offOK, ok && od.MaxFrameSize() > link.MaxFrame)
+	}
 	return w
+}
+
+// tunnelTo is where segment encapsulates segments: the real server and
+// the next hop toward it.
+type tunnelTo struct {
+	h   nextHop
+	dst [16]byte
+}
+
+// ipLen is the IP length of the current frame that has to fit an MTU: its
+// own, or for a super-frame that of its longest segment.
+func (w *Worker) ipLen(f []byte) int {
+	if w.cur.Super() {
+		return header.SegmentLen(f, &w.p, int(w.cur.GSOSize))
+	}
+	return w.p.End - w.p.L3
+}
+
+// segFrameMax bounds the segments cut here: the largest MTU this data
+// plane forwards at (jumbo frames), its Ethernet header and VLAN tags.
+const segFrameMax = link.MaxFrame
+
+// readOffloads notes the Offloads of the frames dv just returned.
+func (w *Worker) readOffloads(dv link.Device) {
+	w.offl = nil
+	if od, ok := dv.(link.OffloadDevice); ok {
+		w.offl = od.Offloads()
+	}
 }
 
 // run serves the Worker's device alone, blocking in its Read.
@@ -109,6 +175,7 @@ func (w *Worker) run(ctx context.Context) error {
 			return err
 		}
 		if n > 0 {
+			w.readOffloads(dv)
 			w.batch(n)
 		}
 	}
@@ -120,11 +187,77 @@ func (w *Worker) batch(n int) {
 	w.begin(w.d.clock.Now())
 	for i := 0; i < n; i++ {
 		frame := w.bufs[i][:link.Headroom+w.sizes[i]]
-		if dev, out, _ := w.process(frame); dev >= 0 {
-			w.tx[dev] = append(w.tx[dev], out)
+		w.cur = link.Offload{}
+		if w.offl != nil {
+			w.cur = w.offl[i]
+		}
+		if dev, out, _ := w.handle(frame); dev >= 0 {
+			w.send(dev, out)
 		}
 	}
+	w.cur = link.Offload{}
 	w.flush()
+}
+
+// send queues the frame out (the current frame, w.cur describing it) on
+// device dev. A super-frame toward a device that cannot take it whole is
+// cut here into segments.
+func (w *Worker) send(dev int, out []byte) {
+	if w.cur.Super() && !w.offOK[dev] {
+		w.segment(dev, out, link.Headroom, nil)
+		return
+	}
+	w.tx[dev] = append(w.tx[dev], out)
+	w.txOff[dev] = append(w.txOff[dev], w.cur)
+}
+
+// segment cuts the super-frame f (w.cur) into segments queued on device
+// dev; with tn, each segment (at headroom off of its scratch buffer) is
+// encapsulated toward tn's real server before it is queued. It counts nothing: the super-frame was counted as one
+// packet, as the kernel counts a GSO packet.
+func (w *Worker) segment(dev int, f []byte, off int, tn *tunnelTo) {
+	var p header.Parsed
+	if header.Decode(f, &p) != header.OK {
+		atomic.AddUint64(&w.c.drop[forward.DropDecode], 1)
+		return
+	}
+	size := int(w.cur.GSOSize)
+	n := header.Segments(f, &p, size)
+	if n == 0 {
+		atomic.AddUint64(&w.c.drop[forward.DropDecode], 1)
+		return
+	}
+	for i := 0; i < n; i++ {
+		if w.segN == len(w.segBufs) {
+			w.flush() // the queued segments are written; their buffers are free again
+			w.segN = 0
+		}
+		buf := w.segBufs[w.segN]
+		m := header.PutSegment(buf[off:], f, &p, size, i)
+		if m == 0 {
+			atomic.AddUint64(&w.c.drop[forward.DropDecode], 1)
+			return
+		}
+		w.segN++
+		out := buf[off : off+m]
+		if tn != nil {
+			if header.Decode(out, &w.seg) != header.OK {
+				continue
+			}
+			w.ipID++
+			o, n, r := tun.Encap(buf, off, m, &w.seg, tn.h.src, tn.dst, w.ipID, w.mtus[tn.h.dev])
+			if r != forward.Pass {
+				atomic.AddUint64(&w.c.drop[r], 1)
+				continue
+			}
+			out = buf[o : o+n]
+			e := header.Ethernet(out)
+			e.SetDst(tn.h.mac)
+			e.SetSrc(w.macs[tn.h.dev])
+		}
+		w.tx[dev] = append(w.tx[dev], out)
+		w.txOff[dev] = append(w.txOff[dev], link.Offload{})
+	}
 }
 
 // begin starts a batch: one clock read and one load of each snapshot.
@@ -132,7 +265,9 @@ func (w *Worker) begin(now int64) {
 	w.now = now
 	w.tbl = w.d.table.Load()
 	w.nh = w.d.nh.Load()
+	w.t.tr = w.d.tracer.Load() // nil unless gdirector trace runs
 	w.icmpN = 0
+	w.segN = 0
 }
 
 func (w *Worker) flush() {
@@ -142,13 +277,20 @@ func (w *Worker) flush() {
 		}
 		// Each queued slice is exactly its frame: a method may have moved
 		// the frame's start into the headroom (tunnelling).
-		sent, err := w.devs[i].Write(w.tx[i], 0)
+		var sent int
+		var err error
+		if w.offOK[i] {
+			sent, err = w.devs[i].(link.OffloadDevice).WriteOffload(w.tx[i], w.txOff[i], 0)
+		} else {
+			sent, err = w.devs[i].Write(w.tx[i], 0)
+		}
 		atomic.AddUint64(&w.c.tx, uint64(sent))
 		if err != nil || sent < len(w.tx[i]) {
 			atomic.AddUint64(&w.c.drop[forward.DropTx], uint64(len(w.tx[i])-sent))
 		}
 		clear(w.tx[i])
 		w.tx[i] = w.tx[i][:0]
+		w.txOff[i] = w.txOff[i][:0]
 	}
 }
 
@@ -162,7 +304,7 @@ func (w *Worker) flush() {
 // replay.
 func (w *Worker) Process(frame []byte, now int64) (dev int, out []byte, r forward.Reason) {
 	w.begin(now)
-	return w.process(frame)
+	return w.handle(frame)
 }
 
 func (w *Worker) drop(r forward.Reason) (int, []byte, forward.Reason) {
@@ -209,6 +351,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	k := &w.key
 	*k = conntrack.Key{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort}
 	if c := w.d.conns.LookupIn(k); c != nil {
+		if w.t.tr != nil {
+			w.traceHit(c, forward.In)
+		}
 		if c.Dest == nil || c.Dest.Available() {
 			return w.in(frame, c)
 		}
@@ -219,6 +364,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		}
 		w.d.conns.Delete(c)
 	} else if c := w.d.conns.LookupOut(k); c != nil {
+		if w.t.tr != nil {
+			w.traceHit(c, forward.Out)
+		}
 		return w.out(frame, c)
 	}
 	// A packet that opens a connection: the director's mark rules give it
@@ -237,6 +385,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 	}
 	if p.Frag == header.FragLater {
 		return w.drop(forward.DropFragment)
+	}
+	if w.d.isStandby(&p.Dst) { // a VRRP backup's address: the master schedules
+		return w.drop(forward.DropStandby)
 	}
 	// Like the kernel, only a connection's first packet schedules: for TCP a
 	// SYN without ACK, FIN or RST.
@@ -258,7 +409,7 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 			// schedules port zero only in persistent services.
 			return w.drop(forward.DropNoService)
 		}
-		if dest = svc.Sched.Schedule(svc, fl); dest == nil {
+		if dest = w.schedule(svc, fl); dest == nil {
 			return w.drop(forward.DropNoDest)
 		}
 	}
@@ -324,6 +475,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		}
 	}
 	atomic.AddUint64(&w.c.newConns, 1)
+	if w.t.tr != nil {
+		w.traceNew(c)
+	}
 	if la != nil {
 		la.Conns.Add(1)
 	}
@@ -352,7 +506,7 @@ func (w *Worker) in(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reaso
 		// As IPVS does before it mangles anything: a packet too big for
 		// the link to the real server gets frag-needed (Packet Too Big)
 		// from the VIP, quoting what the client sent.
-		if h, hok = w.nh.get(c.DAddr); hok && int(size) > w.mtus[h.dev] {
+		if h, hok = w.nh.get(c.DAddr); hok && w.ipLen(f) > w.mtus[h.dev] {
 			return w.tooBig(frame, w.mtus[h.dev], p.Dst)
 		}
 	}
@@ -410,6 +564,21 @@ func (w *Worker) tunnel(frame []byte, c *conntrack.Conn) (int, []byte, forward.R
 		atomic.AddUint64(&w.c.in, 1)
 		return w.park(c.DAddr, frame, true)
 	}
+	if w.cur.Super() {
+		// No segmentation type a packet socket may send describes an
+		// IPIP packet: the segments are cut here, then encapsulated.
+		f := frame[link.Headroom:]
+		if inner := tun.InnerMTU(w.mtus[h.dev], p.IPv6); w.ipLen(f) > inner {
+			if inner > 0 {
+				return w.tooBig(frame, inner, p.Dst)
+			}
+			return w.drop(forward.DropMTU)
+		}
+		atomic.AddUint64(&w.c.in, 1)
+		w.tn = tunnelTo{h: h, dst: c.DAddr}
+		w.segment(h.dev, f, link.Headroom, &w.tn)
+		return -1, nil, forward.Pass
+	}
 	w.ipID++
 	off, n, r := tun.Encap(frame, link.Headroom, len(frame)-link.Headroom, p, h.src, c.DAddr, w.ipID, w.mtus[h.dev])
 	if r == forward.DropMTU {
@@ -438,7 +607,7 @@ func (w *Worker) out(frame []byte, c *conntrack.Conn) (int, []byte, forward.Reas
 	// It leaves toward the client (for FullNAT once rewritten): one
 	// next-hop lookup serves the MTU check and the Ethernet header.
 	h, hok := w.nh.get(c.CAddr)
-	if hok && p.End-p.L3 > w.mtus[h.dev] {
+	if hok && w.ipLen(f) > w.mtus[h.dev] {
 		return w.tooBig(frame, w.mtus[h.dev], w.localTo(p.Src))
 	}
 	var r forward.Reason
@@ -479,6 +648,9 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 	k := &w.key
 	*k = conntrack.Key{Proto: vs.Proto(in.Proto), IPv6: in.IPv6, Src: in.Dst, Dst: in.Src, SPort: in.DPort, DPort: in.SPort}
 	if c := w.d.conns.LookupOut(k); c != nil && (c.Fwd == vs.Masq || c.Fwd == vs.FullNAT) {
+		if w.t.tr != nil {
+			w.traceICMP(c, forward.Out)
+		}
 		// From the real server (or a router on its side) to the client:
 		// the client must see the VIP wherever the real server shows,
 		// and (FullNAT) itself where the local address shows.
@@ -499,6 +671,9 @@ func (w *Worker) icmpRelated(frame []byte) (int, []byte, forward.Reason) {
 		return w.l2(frame, p.Dst)
 	}
 	if c := w.d.conns.LookupIn(k); c != nil {
+		if w.t.tr != nil {
+			w.traceICMP(c, forward.In)
+		}
 		// From the client side about a reply: deliver it to the real
 		// server the way the connection's packets go (counted first, as
 		// ip_vs_in_icmp does).
@@ -639,10 +814,10 @@ func (w *Worker) l2hop(frame []byte, dst [16]byte, h nextHop, ok bool) (int, []b
 	if !ok {
 		return w.park(dst, frame, false)
 	}
-	if w.p.End-w.p.L3 > w.mtus[h.dev] {
+	f := frame[link.Headroom:]
+	if w.ipLen(f) > w.mtus[h.dev] {
 		return w.drop(forward.DropMTU)
 	}
-	f := frame[link.Headroom:]
 	e := header.Ethernet(f)
 	e.SetDst(h.mac)
 	e.SetSrc(w.macs[h.dev])
@@ -653,6 +828,11 @@ func (w *Worker) l2hop(frame []byte, dst [16]byte, h nextHop, ok bool) (int, []b
 // dst's next hop is known; tunnel frames are still to be encapsulated.
 // The allocation happens once per frame of an unresolved burst (slow path).
 func (w *Worker) park(dst [16]byte, frame []byte, tunnel bool) (int, []byte, forward.Reason) {
+	if w.cur.Super() {
+		// Not 64 KiB copies for the resolver, which sends plain frames:
+		// the sender retransmits once the neighbour is known.
+		return w.drop(forward.DropNeighbour)
+	}
 	cp := make([]byte, len(frame))
 	copy(cp, frame)
 	select {

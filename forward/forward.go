@@ -39,6 +39,10 @@ const (
 	// expire_nodest_conn sysctl expires the connection and schedules the
 	// packet afresh.
 	DropNodestConn
+	// DropStandby: a packet that would open a connection to a virtual
+	// address this director holds as a VRRP backup (datapath
+	// SetStandby): the master schedules it.
+	DropStandby
 	NumReasons
 )
 
@@ -48,6 +52,7 @@ var reasonNames = [...]string{
 	DropFragment: "fragment", DropNoRoute: "no_route", DropNeighbour: "neighbour",
 	DropTx: "tx", DropMethod: "method", DropChecksum: "checksum", DropICMP: "icmp_unrelated",
 	DropNoLAddr: "no_laddr", DropPortsExhausted: "ports_exhausted", DropNodestConn: "nodest_conn",
+	DropStandby: "standby",
 }
 
 // String returns the counter name of the reason.

@@ -41,7 +41,7 @@ func (r *runner) list(c *command) (int, error) {
 		tcp, fin, udp := r.m.Timeouts()
 		r.printf("Timeout (tcp tcpfin udp): %d %d %d\n", tcp, fin, udp)
 	case has(optDaemon):
-		// No connection synchronization daemon ever runs: nothing to show.
+		r.listDaemons()
 	default:
 		r.listAll(c.format)
 	}
@@ -454,4 +454,29 @@ func (r *runner) usage() {
 		"  %s --stop-daemon {master|backup}\n"+
 		"  %s -h\n\n", p, p, p, p, p, p, p, p, p, p, p, p, p, p, p)
 	r.printf("%s", helpText(strings.Join(sched.Names(), "|")))
+}
+
+// listDaemons is -L --daemon: one line per running sync daemon, master
+// first, as ipvsadm 1.31's list_daemon prints them (the kernel reports the
+// defaults it filled in). Nothing without a sync daemon.
+func (r *runner) listDaemons() {
+	if r.sync == nil {
+		return
+	}
+	for _, d := range r.sync.Daemons() {
+		r.printf("%s sync daemon (mcast=%s, syncid=%d", d.State, d.Interface, d.SyncID)
+		if d.MaxLen != 0 {
+			r.printf(", maxlen=%d", d.MaxLen)
+		}
+		if d.Group.IsValid() {
+			r.printf(", group=%s", ntop(d.Group))
+		}
+		if d.Port != 0 {
+			r.printf(", port=%d", d.Port)
+		}
+		if d.TTL != 0 {
+			r.printf(", ttl=%d", d.TTL)
+		}
+		r.printf(")\n")
+	}
 }

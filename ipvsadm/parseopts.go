@@ -316,6 +316,7 @@ func (r *runner) parse(argv []string, c *command) error {
 			}
 			return fail(exitArgs, "illegal start_daemon specified")
 		}
+		c.daemon.State = t.arg
 	case 'h':
 		r.usage()
 		return &exit{code: 0}
@@ -483,14 +484,18 @@ func (c *command) option(t token, sc *scanner) error {
 		}
 		c.format |= fmtNumeric
 	case tagMcastInterface:
+		// ipvsadm copies the name into an IP_VS_IFNAME_MAXLEN buffer.
+		c.daemon.Interface = truncate(arg, 15)
 		return c.setOption(optMcast)
 	case tagSyncID:
 		if err := c.setOption(optSyncID); err != nil {
 			return err
 		}
-		if stringToNumber(arg, 0, 255) < 0 {
+		v := stringToNumber(arg, 0, 255)
+		if v < 0 {
 			return fail(exitArgs, "illegal syncid specified")
 		}
+		c.daemon.SyncID = uint8(v)
 	case tagTimeout:
 		return c.setOption(optTimeout)
 	case tagDaemon:
@@ -535,33 +540,43 @@ func (c *command) option(t token, sc *scanner) error {
 			return err
 		}
 		if strings.Contains(arg, ":") {
-			if a, ok := inetPton6(arg); !ok || !a.IsMulticast() {
+			a, ok := inetPton6(arg)
+			if !ok || !a.IsMulticast() {
 				return fail(exitArgs, "invalid IPv6 mcast-group `%s'", arg)
 			}
+			c.daemon.Group = a
 		} else if v, ok := inetAton(arg); !ok || !addrFrom32(v).IsMulticast() || !strictDotted(arg) {
 			return fail(exitArgs, "invalid IPv4 mcast-group `%s'", arg)
+		} else {
+			c.daemon.Group = addrFrom32(v)
 		}
 	case tagMcastPort:
 		if err := c.setOption(optMcastPort); err != nil {
 			return err
 		}
-		if stringToNumber(arg, 1, 65535) < 0 {
+		v := stringToNumber(arg, 1, 65535)
+		if v < 0 {
 			return fail(exitArgs, "illegal mcast-port specified")
 		}
+		c.daemon.Port = uint16(v)
 	case tagMcastTTL:
 		if err := c.setOption(optMcastTTL); err != nil {
 			return err
 		}
-		if stringToNumber(arg, 1, 255) < 0 {
+		v := stringToNumber(arg, 1, 255)
+		if v < 0 {
 			return fail(exitArgs, "illegal mcast-ttl specified")
 		}
+		c.daemon.TTL = uint8(v)
 	case tagSyncMaxlen:
 		if err := c.setOption(optSyncMaxlen); err != nil {
 			return err
 		}
-		if stringToNumber(arg, 1, 65535-20-8) < 0 {
+		v := stringToNumber(arg, 1, 65535-20-8)
+		if v < 0 {
 			return fail(exitArgs, "illegal sync-maxlen specified")
 		}
+		c.daemon.MaxLen = int(v)
 	case tagTunInfo:
 		return c.setFormat(optTunInfo, fmtTunInfo)
 	case tagTunType:

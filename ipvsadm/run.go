@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/ipvssync"
 	"github.com/gdirector/gdirector/sched"
 	"github.com/gdirector/gdirector/vs"
 )
@@ -116,7 +117,8 @@ type command struct {
 	schedFlag string // -b argument (-A/-E)
 	laddr     netip.Addr
 	ifname    string
-	names     *Names // resolves the host and port names of the arguments
+	names     *Names                // resolves the host and port names of the arguments
+	daemon    ipvssync.DaemonConfig // --start-daemon/--stop-daemon and their options
 }
 
 // exit ends a command with a message on standard error and a status.
@@ -167,12 +169,25 @@ type Env struct {
 	// Names resolves host and port names; nil is the built-in services
 	// database and no host names (see Names).
 	Names *Names
+	// Sync runs the connection synchronisation daemons (--start-daemon,
+	// --stop-daemon, -L --daemon); nil refuses --start-daemon as a
+	// kernel without the sync code would.
+	Sync SyncDaemons
+}
+
+// SyncDaemons starts, stops and lists the connection synchronisation
+// daemons; *ipvssync.Daemons is one. Errors are printed as the kernel's
+// answers are (status 255).
+type SyncDaemons interface {
+	StartDaemon(ipvssync.DaemonConfig) error
+	StopDaemon(state string) error
+	Daemons() []ipvssync.DaemonConfig
 }
 
 // RunEnv is Run in the environment env.
 func RunEnv(m *ctl.Manager, argv []string, env Env) (stdout, stderr string, code int) {
 	var out, errw strings.Builder
-	r := &runner{m: m, out: &out, errw: &errw, stdin: env.Stdin, names: env.Names}
+	r := &runner{m: m, out: &out, errw: &errw, stdin: env.Stdin, names: env.Names, sync: env.Sync}
 	if len(argv) == 0 {
 		r.listAll(0)
 		return out.String(), "", 0
@@ -195,6 +210,7 @@ type runner struct {
 	errw  *strings.Builder
 	stdin io.Reader
 	names *Names
+	sync  SyncDaemons
 }
 
 func (r *runner) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -300,10 +316,17 @@ func (r *runner) execute(c *command, readingStdin bool) (int, error) {
 	case cmdTimeout:
 		err = r.m.SetTimeouts(c.timeouts[0], c.timeouts[1], c.timeouts[2])
 	case cmdStartDaemon:
-		fmt.Fprintf(r.errw, "Connection synchronization is not supported yet: gdirector has no sync daemon, so --start-daemon has nothing to start\n")
-		return exitKernel, nil
+		if r.sync == nil {
+			fmt.Fprintf(r.errw, "Connection synchronization is not supported yet: gdirector has no sync daemon, so --start-daemon has nothing to start\n")
+			return exitKernel, nil
+		}
+		err = r.sync.StartDaemon(c.daemon)
 	case cmdStopDaemon:
-		err = errors.New("No daemon is running")
+		if r.sync == nil {
+			err = errors.New("No daemon is running")
+		} else {
+			err = r.sync.StopDaemon(c.daemon.State)
+		}
 	case cmdAddLAddr:
 		err = r.m.AddLAddr(c.serviceID(), c.laddr, c.ifname)
 	case cmdDelLAddr:

@@ -25,6 +25,14 @@ type DemoOptions struct {
 	Requests int    // HTTP requests to send; 0 = 6
 	Keep     bool   // leave the lab running and print how to use it
 	IPv6     bool   // dual-stack lab: the same services and requests on VIP6 too
+	// Explain prints the topology diagram with the kernel settings that
+	// matter and the address table (Topology.Explain) instead of the short
+	// description, and narrates one request per address family from the
+	// live trace (Topology.ExplainRequest) before the others.
+	Explain bool
+	// Observed, when not nil, receives each narrated request's
+	// Observation (tests record them).
+	Observed func(*Observation)
 	Out      io.Writer
 }
 
@@ -81,7 +89,11 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		os.RemoveAll(dir)
 		fmt.Fprintf(out, "\nRemoved the lab: namespaces %s.\n", strings.Join(append([]string{}, namespacesOf(t)...), ", "))
 	}()
-	fmt.Fprintf(out, "\n%s\n", t.Describe())
+	if opt.Explain {
+		fmt.Fprintf(out, "\n%s\n", t.Explain())
+	} else {
+		fmt.Fprintf(out, "\n%s\n", t.Describe())
+	}
 
 	if t.Mode == "tun" {
 		if err := t.StartDecapsulators(opt.Bin, dir); err != nil {
@@ -144,6 +156,19 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 			if _, err := Ipvsadm(sock, c...); err != nil {
 				return err
 			}
+		}
+	}
+
+	if opt.Explain {
+		for _, f := range fams {
+			text, o, err := t.ExplainRequest(ctx, sock, f.vip)
+			if err != nil {
+				return fmt.Errorf("%w (director log: %s)", err, filepath.Join(dir, "director.log"))
+			}
+			if opt.Observed != nil {
+				opt.Observed(o)
+			}
+			fmt.Fprintf(out, "\n%s", text)
 		}
 	}
 

@@ -12,11 +12,32 @@
 // stays on, see nsutil.DisableOffloads) and IPv6 is disabled so captures
 // hold only the lab's traffic.
 //
+// BuildDR, BuildTUN and BuildFullNAT create the other classic setups: DR
+// with the client, the director and the real servers on one segment and
+// the VIP on the real servers' lo (arp_ignore=1, arp_announce=2); TUN with
+// the real servers on another subnet behind a router, unwrapping the IPIP
+// (or ip6ip6) packets in userspace with `gdirector realserver tun`, since
+// the kernel may lack the ipip module; FullNAT with real servers that have
+// no route to the client. Plan returns any of these topologies without
+// creating it (names and addresses only).
+//
 // Builder holds the reusable pieces (namespace, veth pair with addresses,
 // bridge, route, tracked process) and records everything it creates, so
 // Close — and a Build that fails half-way — removes exactly what was made
-// and nothing else. The DR, TUN and FullNAT topologies are meant to be
-// further sequences of Builder calls.
+// and nothing else; each topology is a sequence of Builder calls.
+//
+// `gdirector lab --explain` is built from three parts. Topology.Explain
+// draws the diagram with the kernel settings that matter and the table of
+// the roles (CIP, VIP, DIP, RIP, LADDR); it needs no root and is tested
+// against golden files. Topology.Observe follows the director's live trace
+// over its control socket (package trace/traceclient) while it sends one
+// HTTP request from the client, and gathers an Observation: the trace
+// records of that connection, the client's neighbour state before it, the
+// real server's view (X-Real-Server, X-Client-Addr) and the lab's MACs.
+// Topology.Narrate turns an Observation into the hop-by-hop story; every
+// address, port, MAC and scheduler figure in it comes from the
+// Observation or the topology, so recorded Observations
+// (testdata/narrate-*.json) test it without root.
 //
 // ServeHTTP and ServeUDP are the built-in servers behind
 // `gdirector serve http|udp --listen ADDR --name NAME` (RunServe parses that

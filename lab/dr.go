@@ -33,18 +33,7 @@ func BuildDR(opt Options) (t *Topology, err error) {
 		return nil, err
 	}
 	defer undoFailedBuild(b, &t, &err)
-	t = &Topology{
-		Builder: b, Mode: "dr",
-		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("sw"),
-		ClientIf: "eth0", DirClientIf: "eth0", DirRealIf: "eth0", DirSwitchPort: "dir-eth0", Bridge: "br0",
-		CIP: cip, VIP: vip, DIPClient: dipClient, DIPReal: dipReal,
-		ClientNet: clientNet, RealNet: realNet, VIPNet: vipNet,
-		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
-	}
-	if opt.IPv6 {
-		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
-	}
-	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
+	t = planDR(b, opt)
 	if err := t.addNamespaces(nil, "client", "dir", "sw"); err != nil {
 		return nil, err
 	}
@@ -89,6 +78,24 @@ func BuildDR(opt Options) (t *Topology, err error) {
 		}
 	}
 	return t, nil
+}
+
+// planDR returns the DR topology's names and addresses for b and opt
+// (checked by newBuilder), without creating anything.
+func planDR(b *Builder, opt Options) *Topology {
+	t := &Topology{
+		Builder: b, Mode: "dr",
+		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("sw"),
+		ClientIf: "eth0", DirClientIf: "eth0", DirRealIf: "eth0", DirSwitchPort: "dir-eth0", Bridge: "br0",
+		CIP: cip, VIP: vip, DIPClient: dipClient, DIPReal: dipReal,
+		ClientNet: clientNet, RealNet: realNet, VIPNet: vipNet,
+		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
+	}
+	if opt.IPv6 {
+		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
+	}
+	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
+	return t
 }
 
 // realServerDR prepares a DR real server: the VIP on lo, and the ARP

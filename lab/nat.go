@@ -194,30 +194,7 @@ func Build(opt Options) (t *Topology, err error) {
 		return nil
 	}
 
-	t = &Topology{
-		Builder:       b,
-		Mode:          "nat",
-		ClientNS:      b.NS("client"),
-		DirectorNS:    b.NS("dir"),
-		SwitchNS:      b.NS("sw"),
-		ClientIf:      "eth0",
-		DirClientIf:   "eth0",
-		DirRealIf:     "eth1",
-		DirSwitchPort: "dir-eth1",
-		Bridge:        "br0",
-		CIP:           cip,
-		VIP:           vip,
-		DIPClient:     dipClient,
-		DIPReal:       dipReal,
-		ClientNet:     clientNet,
-		RealNet:       realNet,
-		VIPNet:        vipNet,
-		DirIfaces:     []string{"eth0", "eth1"},
-	}
-	if opt.IPv6 {
-		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
-	}
-	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
+	t = planNAT(b, opt)
 
 	// Namespaces.
 	if err := t.addNamespaces(step, "client", "dir", "sw"); err != nil {
@@ -294,6 +271,36 @@ func Build(opt Options) (t *Topology, err error) {
 		}
 	}
 	return t, nil
+}
+
+// planNAT returns the NAT topology's names and addresses for b and opt
+// (checked by newBuilder), without creating anything.
+func planNAT(b *Builder, opt Options) *Topology {
+	t := &Topology{
+		Builder:       b,
+		Mode:          "nat",
+		ClientNS:      b.NS("client"),
+		DirectorNS:    b.NS("dir"),
+		SwitchNS:      b.NS("sw"),
+		ClientIf:      "eth0",
+		DirClientIf:   "eth0",
+		DirRealIf:     "eth1",
+		DirSwitchPort: "dir-eth1",
+		Bridge:        "br0",
+		CIP:           cip,
+		VIP:           vip,
+		DIPClient:     dipClient,
+		DIPReal:       dipReal,
+		ClientNet:     clientNet,
+		RealNet:       realNet,
+		VIPNet:        vipNet,
+		DirIfaces:     []string{"eth0", "eth1"},
+	}
+	if opt.IPv6 {
+		t.setIPv6(cip6, dip6Client, dip6Real, clientNet6, realNet6)
+	}
+	t.addReals(opt.Reals, realNet, realNet6, firstRIPHost, "-eth0")
+	return t
 }
 
 // StartReals starts, in every real server's namespace,

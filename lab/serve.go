@@ -38,13 +38,54 @@ func FillPattern(b []byte, off int64) {
 //   - any other request answers "served by NAME\n".
 //
 // Malformed /bytes or /echo requests get 400 or 413.
-func HTTPHandler(name string) http.Handler {
+func HTTPHandler(name string) http.Handler { return NewHTTPHandler(name, HTTPOptions{}) }
+
+// HTTPOptions model the real server's capacity (serve http --speed).
+type HTTPOptions struct {
+	// Speed makes GET /work?s=W answer after W seconds of work at speed 1
+	// served in a processor-sharing queue of this speed (see PSQueue);
+	// 0 answers /work at once. GET /busy answers the seconds the queue
+	// has been busy ("busy 1.234567").
+	Speed float64
+}
+
+// NewHTTPHandler is HTTPHandler with the capacity model of opt.
+func NewHTTPHandler(name string, opt HTTPOptions) http.Handler {
 	body := []byte("served by " + name + "\n")
+	var ps *PSQueue
+	if opt.Speed > 0 {
+		ps = NewPSQueue(opt.Speed)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Real-Server", name)
 		h.Set("X-Client-Addr", r.RemoteAddr)
 		switch r.URL.Path {
+		case "/work":
+			work, err := ParseWork(r.URL.Query().Get("s"))
+			if err != nil {
+				http.Error(w, "want /work?s=SECONDS with 0 <= SECONDS <= 60", http.StatusBadRequest)
+				return
+			}
+			if ps != nil {
+				if err := ps.Serve(r.Context(), work); err != nil {
+					return // the client went away
+				}
+			}
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body)
+		case "/busy":
+			var busy float64
+			if ps != nil {
+				busy = ps.Busy().Seconds()
+			}
+			out := "busy " + strconv.FormatFloat(busy, 'f', 6, 64) + "\n"
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Content-Length", strconv.Itoa(len(out)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, out)
 		case "/echo":
 			data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBytes))
 			if err != nil {
@@ -104,8 +145,13 @@ func ServeHTTP(ctx context.Context, listen, name string) error {
 // ServeHTTPOn is ServeHTTP on an existing listener, e.g. one opened inside a
 // namespace with nsutil.Listen. It closes ln.
 func ServeHTTPOn(ctx context.Context, ln net.Listener, name string) error {
+	return serveHandlerOn(ctx, ln, HTTPHandler(name))
+}
+
+// serveHandlerOn serves h on ln as ServeHTTPOn does.
+func serveHandlerOn(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
-		Handler:           HTTPHandler(name),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
@@ -170,9 +216,10 @@ func ServeUDPOn(ctx context.Context, pc net.PacketConn, name string) error {
 
 // RunServe implements the argument grammar of `gdirector serve`:
 //
-//	http --listen ADDR [--name NAME]
+//	http --listen ADDR [--name NAME] [--speed S]
 //	udp  --listen ADDR [--name NAME]
 //
+// --speed gives the HTTP server a capacity (HTTPOptions.Speed).
 // args excludes "serve" itself. It runs until ctx is cancelled. NAME
 // defaults to "rs". Usage errors are reported with the flag set's usage
 // written to usage (which may be nil).
@@ -181,7 +228,7 @@ func RunServe(ctx context.Context, args []string, usage io.Writer) error {
 		usage = io.Discard
 	}
 	if len(args) == 0 || (args[0] != "http" && args[0] != "udp") {
-		fmt.Fprintln(usage, "usage: serve http|udp --listen ADDR [--name NAME]")
+		fmt.Fprintln(usage, "usage: serve http|udp --listen ADDR [--name NAME] [--speed S (http)]")
 		return errors.New("lab: serve: want http or udp")
 	}
 	kind := args[0]
@@ -189,6 +236,10 @@ func RunServe(ctx context.Context, args []string, usage io.Writer) error {
 	flags.SetOutput(usage)
 	listen := flags.String("listen", "", "address to listen on, e.g. 203.0.113.11:80")
 	name := flags.String("name", "rs", "name reported in responses")
+	speed := "0"
+	if kind == "http" {
+		flags.StringVar(&speed, "speed", "0", "capacity: GET /work?s=W takes W/speed seconds alone, processor-shared (0 = no model)")
+	}
 	if err := flags.Parse(args[1:]); err != nil {
 		return fmt.Errorf("lab: serve %s: %w", kind, err)
 	}
@@ -200,7 +251,15 @@ func RunServe(ctx context.Context, args []string, usage io.Writer) error {
 		return fmt.Errorf("lab: serve %s: --listen is required", kind)
 	}
 	if kind == "http" {
-		return ServeHTTP(ctx, *listen, *name)
+		sp, err := ParseSpeed(speed)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fmt.Errorf("lab: serve http: %w", err)
+		}
+		return serveHandlerOn(ctx, ln, NewHTTPHandler(*name, HTTPOptions{Speed: sp}))
 	}
 	return ServeUDP(ctx, *listen, *name)
 }

@@ -63,18 +63,7 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		return nil, err
 	}
 	defer undoFailedBuild(b, &t, &err)
-	t = &Topology{
-		Builder: b, Mode: "tun",
-		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("rtr"),
-		ClientIf: "eth0", DirClientIf: "eth0", DirRealIf: "eth0", DirSwitchPort: "dir", Bridge: "br0",
-		CIP: cip, VIP: vip, DIPClient: tunDIP, DIPReal: tunDIP,
-		ClientNet: clientNet, RealNet: tunRealNet, VIPNet: vipNet,
-		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
-	}
-	if opt.IPv6 {
-		t.setIPv6(cip6, tunDIP6, tunDIP6, clientNet6, tunRealNet6)
-	}
-	t.addReals(opt.Reals, tunRealNet, tunRealNet6, tunFirstRIPHost, "")
+	t = planTUN(b, opt)
 	if err := t.addNamespaces(nil, "client", "dir", "rtr"); err != nil {
 		return nil, err
 	}
@@ -112,8 +101,16 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		}
 	}
 	// The router forwards between its three networks; VIP traffic goes to
-	// the director.
-	sysctls := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"}}
+	// the director. Reverse-path filtering is off on every interface of
+	// the router, not only in conf/all (the kernel applies the larger of
+	// conf/all and conf/<dev>, and a new namespace's interfaces inherit
+	// the host's conf/default, which is strict on some distributions): a
+	// real server's reply comes from the VIP on br0 while the router's
+	// route to the VIP points at the director, so a strict filter would
+	// drop every reply.
+	sysctls := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
+		{"net.ipv4.conf.default.rp_filter", "0"}, {"net.ipv4.conf.client.rp_filter", "0"},
+		{"net.ipv4.conf.dir.rp_filter", "0"}, {"net.ipv4.conf." + t.Bridge + ".rp_filter", "0"}}
 	if opt.IPv6 {
 		sysctls = append(sysctls, [2]string{"net.ipv6.conf.all.forwarding", "1"})
 	}
@@ -154,6 +151,24 @@ func BuildTUN(opt Options) (t *Topology, err error) {
 		}
 	}
 	return t, nil
+}
+
+// planTUN returns the TUN topology's names and addresses for b and opt
+// (checked by newBuilder), without creating anything.
+func planTUN(b *Builder, opt Options) *Topology {
+	t := &Topology{
+		Builder: b, Mode: "tun",
+		ClientNS: b.NS("client"), DirectorNS: b.NS("dir"), SwitchNS: b.NS("rtr"),
+		ClientIf: "eth0", DirClientIf: "eth0", DirRealIf: "eth0", DirSwitchPort: "dir", Bridge: "br0",
+		CIP: cip, VIP: vip, DIPClient: tunDIP, DIPReal: tunDIP,
+		ClientNet: clientNet, RealNet: tunRealNet, VIPNet: vipNet,
+		DirIfaces: []string{"eth0"}, ServeOnVIP: true,
+	}
+	if opt.IPv6 {
+		t.setIPv6(cip6, tunDIP6, tunDIP6, clientNet6, tunRealNet6)
+	}
+	t.addReals(opt.Reals, tunRealNet, tunRealNet6, tunFirstRIPHost, "")
+	return t
 }
 
 func (t *Topology) describeTUN() string {

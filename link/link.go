@@ -72,3 +72,50 @@ type Poller interface {
 	// early; the caller then finds nothing to read and waits again.
 	Wait(timeout time.Duration)
 }
+
+// GSOType is the segmentation a super-frame still needs, in the values of
+// the kernel's virtio_net_hdr (VIRTIO_NET_HDR_GSO_*).
+type GSOType uint8
+
+// Segmentation types.
+const (
+	GSONone  GSOType = 0    // an ordinary frame
+	GSOTCPv4 GSOType = 1    // TCP over IPv4, cut into segments
+	GSOTCPv6 GSOType = 4    // TCP over IPv6
+	GSOUDPL4 GSOType = 5    // UDP datagrams of one size (UDP_SEGMENT)
+	GSOECN   GSOType = 0x80 // flag: the TCP super-frame carries CWR (set on the first segment only)
+)
+
+// Offload describes what the kernel left for later in a frame read from
+// an OffloadDevice: a super-frame (GSO or GRO) longer than the MTU, whose
+// transport checksum is partial, to be cut into segments of GSOSize
+// payload bytes. The zero value is an ordinary, complete frame.
+type Offload struct {
+	GSO     GSOType
+	GSOSize uint16
+}
+
+// Super reports whether the frame is a super-frame.
+func (o Offload) Super() bool { return o.GSO&^GSOECN != GSONone && o.GSOSize != 0 }
+
+// MaxSuperFrame is the largest super-frame an OffloadDevice returns: a
+// 64 KiB IP packet with its Ethernet header and two VLAN tags.
+const MaxSuperFrame = 65535 + 14 + 8
+
+// OffloadDevice is a Device that reads and writes super-frames instead of
+// making the kernel cut them before the data plane sees them (on Linux, a
+// packet socket with PACKET_VNET_HDR). Its buffers must hold
+// MaxFrameSize() bytes after the headroom.
+type OffloadDevice interface {
+	Device
+	// MaxFrameSize is the longest frame Read may return.
+	MaxFrameSize() int
+	// Offloads returns the Offload of each frame the last Read (or
+	// TryRead) returned, in order. The slice is the device's and is valid
+	// until the next read.
+	Offloads() []Offload
+	// WriteOffload is Write with offl[i] describing bufs[i]: a super-frame
+	// goes to the kernel whole, its partial checksum recomputed from its
+	// headers as they now are, and is segmented on its way out.
+	WriteOffload(bufs [][]byte, offl []Offload, offset int) (int, error)
+}

@@ -50,4 +50,41 @@
 // the last digits). lblc and lblcr expire their cache on the process's
 // monotonic clock; their expiry never acts within a simulation (it needs
 // more than 16384 cached addresses or a day of idleness).
+//
+// # Live mode
+//
+// `gdirector bench sched --live` (root) replays every run through a real
+// lab and prints both sides (RunLive, LiveReport). It builds the NAT lab
+// of package lab with one real server per speed, each running
+// `gdirector serve http --speed S`, whose GET /work?s=W answers after W
+// seconds of work in a processor-sharing queue of speed S (lab.PSQueue:
+// the simulator's server model, in real time), adds --clients addresses
+// 198.51.100.10, .11, … to the client namespace and starts the daemon (the
+// same binary, re-executed) with --rx recvmmsg (a TPACKET_V3 ring holds a
+// lone frame up to 1 ms, which would add about 4 ms to every short
+// connection). Both sides then use that population and the VIP as every
+// connection's destination (Config.Clients, Config.Dst), so the hashing
+// schedulers see the same keys; the live duration is cut so that a run
+// stays under --max-conns, and --inact defaults to the daemon's TIME_WAIT
+// (120 s), which is what keeps a closed connection inactive there.
+//
+// For each run, a fresh service VIP:8001, :8002, … gets the scheduler, the
+// sh-fallback/mh-fallback flag and the dests with their weights, added
+// last to first because the daemon walks its dests newest first: the
+// daemon's hash tables are then the simulator's. The run's Workload is
+// replayed open-loop in real time: each arrival, at its simulated time,
+// is handed to one of --conc workers whose threads sit in the client
+// namespace (an arrival that finds none free waits, counted as capped,
+// and its wait counts in its response time), which connects from the
+// arrival's client address, sends GET /work?s=W with Connection: close
+// and reads the answer; X-Real-Server names the server. A failure run
+// quiesces (ipvsadm -e … -w 0) or removes (-d) the server at the
+// simulated time, as a health checker would; its connections in progress
+// complete (the simulator counts them lost). Utilisation is the servers'
+// busy time (GET /busy) over the run. aggregate computes the live figures
+// as Run computes the simulated ones, plus errors, the client's lag
+// (arrival to dial), stickiness and the agreement of each client's usual
+// server with the simulation's. The lab is removed on return, also on
+// error or Ctrl-C; a killed run leaves namespaces "<prefix>-*" that
+// `gdirector lab --clean PREFIX` removes.
 package schedsim

@@ -14,7 +14,7 @@ import (
 // Main runs `gdirector bench sched ARGS…`: it simulates, writes the table
 // to stdout and, with --out, results.csv, table.txt and the plots into
 // that directory. It returns the exit code.
-func Main(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := ParseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -22,6 +22,9 @@ func Main(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "gdirector %v\n%s\n", err, Usage)
 		return 2
+	}
+	if cfg.Live.On {
+		return mainLive(ctx, cfg, stdout, stderr)
 	}
 	rep, err := Simulate(cfg)
 	if err != nil {
@@ -63,6 +66,62 @@ func writeOut(rep *Report, dir string, table []byte, stderr io.Writer) error {
 		return err
 	}
 	plots, err := rep.WritePlots(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range append(files, plots...) {
+		fmt.Fprintf(stderr, "wrote %s\n", f)
+	}
+	return nil
+}
+
+// mainLive is `gdirector bench sched --live …`: the simulation and its
+// replay through a netns lab; with --out, live-table.txt, live.csv,
+// live.json and the live-p99 and live-share plots.
+func mainLive(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
+	lr, err := RunLive(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gdirector bench sched --live: %v\n", err)
+		return 1
+	}
+	var table bytes.Buffer
+	if err := lr.WriteTable(&table); err != nil {
+		fmt.Fprintf(stderr, "gdirector bench sched --live: %v\n", err)
+		return 1
+	}
+	if _, err := stdout.Write(table.Bytes()); err != nil {
+		return 1
+	}
+	if cfg.Out == "" {
+		return 0
+	}
+	if err := writeLiveOut(lr, cfg.Out, table.Bytes(), stderr); err != nil {
+		fmt.Fprintf(stderr, "gdirector bench sched --live: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// writeLiveOut writes live-table.txt, live.csv, live.json and the plots
+// into dir.
+func writeLiveOut(lr *LiveReport, dir string, table []byte, stderr io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var csv, js bytes.Buffer
+	if err := lr.WriteCSV(&csv); err != nil {
+		return err
+	}
+	if err := lr.WriteJSON(&js); err != nil {
+		return err
+	}
+	files := []string{filepath.Join(dir, "live-table.txt"), filepath.Join(dir, "live.csv"), filepath.Join(dir, "live.json")}
+	for i, data := range [][]byte{table, csv.Bytes(), js.Bytes()} {
+		if err := os.WriteFile(files[i], data, 0o644); err != nil {
+			return err
+		}
+	}
+	plots, err := lr.WritePlots(dir)
 	if err != nil {
 		return err
 	}

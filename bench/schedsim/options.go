@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,20 @@ type Config struct {
 	FailMode FailMode
 	FailAt   float64 // fraction of Duration at which it fails, (0, 1)
 	Out      string  // directory for results.csv and the plots; "" = none
+
+	// Clients replaces the population of 512 client addresses (nil:
+	// Population()); the live mode sets it to the client namespace's
+	// addresses so that both sides hash the same keys.
+	Clients []netip.Addr
+	// Dst, when valid, is every connection's destination address (the
+	// live mode's VIP) instead of the client's own address.
+	Dst netip.Addr
+	// DestAddrs, when set, are the servers' addresses (one per server)
+	// instead of 203.0.113.10, .11, …: the live mode sets the lab's RIPs,
+	// which mh and the bucket tables hash.
+	DestAddrs []netip.Addr
+
+	Live LiveConfig // --live: replay through a netns lab (see live.go)
 }
 
 // Defaults returns the configuration of `gdirector bench sched` without
@@ -76,7 +91,8 @@ func Defaults() Config {
 const Usage = `usage: gdirector bench sched [--seed N] [--out DIR] [--duration SECONDS]
         [--load FRACTION] [--mean SECONDS] [--speeds S1,S2,...] [--weights W1,W2,...]
         [--dist exp,pareto] [--alpha A] [--zipf S] [--inact SECONDS]
-        [--sched rr,wrr,...|all] [--fail N] [--fail-mode quiesce|remove] [--fail-at FRACTION]`
+        [--sched rr,wrr,...|all] [--fail N] [--fail-mode quiesce|remove] [--fail-at FRACTION]
+        [--live [--clients N] [--max-conns N] [--conc N] [--rx recvmmsg|ring|auto] [--prefix P]]   (--live: root)`
 
 // ParseArgs parses the arguments of `gdirector bench sched` (after
 // "sched"). Errors name the flag; flag.ErrHelp is returned for -h.
@@ -101,8 +117,32 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Fail, "fail", c.Fail, "server taken out in the failure run, 0 = none")
 	fs.StringVar(&mode, "fail-mode", string(c.FailMode), "quiesce or remove")
 	fs.Float64Var(&c.FailAt, "fail-at", c.FailAt, "fraction of the run at which it fails")
+	fs.BoolVar(&c.Live.On, "live", false, "also replay every run through a netns lab with real connections (root)")
+	fs.IntVar(&c.Live.Clients, "clients", LiveDefaults().Clients, "live: client addresses in the client namespace (the population of both sides)")
+	fs.IntVar(&c.Live.MaxConns, "max-conns", LiveDefaults().MaxConns, "live: most connections per run")
+	fs.IntVar(&c.Live.Conc, "conc", LiveDefaults().Conc, "live: most connections in progress at once")
+	fs.StringVar(&c.Live.RX, "rx", LiveDefaults().RX, "live: the director's --rx (recvmmsg, ring or auto)")
+	fs.StringVar(&c.Live.Prefix, "prefix", "", "live: lab namespace prefix (default gdss<pid>)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !c.Live.On {
+		for _, f := range []string{"clients", "max-conns", "conc", "rx", "prefix"} {
+			if set[f] {
+				return Config{}, fmt.Errorf("bench sched: --%s needs --live", f)
+			}
+		}
+	} else {
+		// A live run lasts as long as it simulates; the daemon keeps a
+		// closed connection inactive for TIME_WAIT, 120 s.
+		if !set["duration"] {
+			c.Duration = liveDuration
+		}
+		if !set["inact"] {
+			c.Inact = liveInact
+		}
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("bench sched: unexpected argument %q", fs.Arg(0))
@@ -168,6 +208,15 @@ func (c *Config) Validate() error {
 		return bad("fail-mode", c.FailMode, "quiesce or remove")
 	case !(c.FailAt > 0 && c.FailAt < 1):
 		return bad("fail-at", c.FailAt, "a fraction in (0, 1)")
+	case c.DestAddrs != nil && len(c.DestAddrs) != len(c.Speeds):
+		return bad("speeds", len(c.Speeds), fmt.Sprintf("one server per address (%d)", len(c.DestAddrs)))
+	case c.Clients != nil && (len(c.Clients) < 1 || len(c.Clients) > 65536):
+		return bad("clients", len(c.Clients), "1 to 65536 client addresses")
+	}
+	if c.Live.On {
+		if err := c.Live.validate(c); err != nil {
+			return err
+		}
 	}
 	for i, s := range c.Speeds {
 		if !in(s, 0, 1000) {

@@ -54,6 +54,27 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"--seed", "-3"}, nil, "invalid value"},
 		{[]string{"--bogus"}, nil, "not defined"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"--live"}, func(c Config) bool {
+			return c.Live.On && c.Duration == liveDuration && c.Inact == liveInact && c.Live.Clients == 64 &&
+				c.Live.MaxConns == 3000 && c.Live.Conc == 128 && c.Live.RX == "recvmmsg"
+		}, ""},
+		{[]string{"--live", "--duration", "4", "--inact", "2", "--clients", "3", "--max-conns", "100", "--conc", "8", "--rx", "ring"},
+			func(c Config) bool {
+				return c.Duration == 4 && c.Inact == 2 && c.Live.Clients == 3 && c.Live.MaxConns == 100 &&
+					c.Live.Conc == 8 && c.Live.RX == "ring"
+			}, ""},
+		{[]string{"--clients", "3"}, nil, "--clients needs --live"},
+		{[]string{"--rx", "ring"}, nil, "--rx needs --live"},
+		{[]string{"--live", "--clients", "0"}, nil, "--clients 0"},
+		{[]string{"--live", "--clients", "241"}, nil, "--clients 241"},
+		{[]string{"--live", "--max-conns", "0"}, nil, "--max-conns 0"},
+		{[]string{"--live", "--conc", "2000"}, nil, "--conc 2000"},
+		{[]string{"--live", "--rx", "xdp"}, nil, "--rx xdp"},
+		{[]string{"--live", "--prefix", "a-b"}, nil, "--prefix a-b"},
+		{[]string{"--live", "--prefix", "abcdefghijklm"}, nil, "--prefix"},
+		{[]string{"--prefix", "gdx"}, nil, "--prefix needs --live"},
+		{[]string{"--live", "--prefix", "gdx1"}, func(c Config) bool { return c.Live.Prefix == "gdx1" }, ""},
+		{[]string{"--live", "--duration", "601"}, nil, "--duration 601"},
 	}
 	for _, tt := range tests {
 		c, err := ParseArgs(tt.args, io.Discard)
@@ -106,6 +127,8 @@ func FuzzParseArgs(f *testing.F) {
 	f.Add("--sched rr,wrr --dist exp --zipf 0")
 	f.Add("--fail 9 --fail-mode remove --fail-at 0.3")
 	f.Add("--speeds 1e308,NaN,-0 --weights 1,2,3")
+	f.Add("--live --clients 3 --max-conns 100 --conc 8 --rx ring")
+	f.Add("--live --clients -1 --rx")
 	f.Fuzz(func(t *testing.T, line string) {
 		c, err := ParseArgs(strings.Fields(line), io.Discard)
 		if err != nil {

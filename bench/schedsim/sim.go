@@ -36,6 +36,36 @@ type Result struct {
 	// before the failure and seen after it (Seen), and how many of them
 	// went elsewhere the first time after it (Moved).
 	Seen, Moved int
+
+	// PerClient[k][i] counts the connections of client k (an index into
+	// the run's population, see Workload.Clients) scheduled to server i.
+	PerClient [][]uint64
+}
+
+// Sticky is the fraction of the clients with at least two connections
+// whose connections all went to one server (0 when there are none).
+func (r *Result) Sticky() float64 {
+	var multi, one int
+	for _, row := range r.PerClient {
+		var total uint64
+		servers := 0
+		for _, c := range row {
+			total += c
+			if c > 0 {
+				servers++
+			}
+		}
+		if total >= 2 {
+			multi++
+			if servers == 1 {
+				one++
+			}
+		}
+	}
+	if multi == 0 {
+		return 0
+	}
+	return float64(one) / float64(multi)
 }
 
 // Remap is Moved/Seen (0 when nothing was seen).
@@ -94,6 +124,80 @@ func distSalt(d Dist) uint64 {
 	return 0
 }
 
+// Arrival is one connection of a workload.
+type Arrival struct {
+	At    float64 // seconds from the start of the run
+	Seq   uint64  // 1, 2, … in order of arrival
+	K     int     // client: index into Workload.Clients
+	Work  float64 // seconds of work at speed 1
+	SPort uint16  // source port
+}
+
+// Workload is the arrival process of one run: the same for every
+// scheduler of a distribution, and what the live mode replays.
+type Workload struct {
+	Clients []netip.Addr // the population after the Zipf ranking shuffle
+	wl      *rand.Rand
+	zipf    *rand.Zipf
+	rate    float64
+	xm      float64
+	dist    Dist
+	cfg     *Config
+	nextAt  float64
+	seq     uint64
+}
+
+// NewWorkload returns the arrival process of cfg with work distribution
+// dist: the population (cfg.Clients, else Population()) shuffled into
+// Zipf ranks, then Poisson arrivals.
+func NewWorkload(cfg *Config, dist Dist) *Workload {
+	w := &Workload{cfg: cfg, dist: dist}
+	w.wl = rand.New(rand.NewPCG(cfg.Seed, streamWorkload^distSalt(dist)))
+	if cfg.Clients != nil {
+		w.Clients = slices.Clone(cfg.Clients)
+	} else {
+		w.Clients = Population()
+	}
+	pop := w.Clients
+	rank := rand.New(rand.NewPCG(cfg.Seed, streamRanking))
+	rank.Shuffle(len(pop), func(i, j int) { pop[i], pop[j] = pop[j], pop[i] })
+	if cfg.Zipf != 0 && len(pop) > 1 {
+		w.zipf = rand.NewZipf(w.wl, cfg.Zipf, 1, uint64(len(pop)-1))
+	}
+	var capacity float64
+	for _, s := range cfg.Speeds {
+		capacity += s
+	}
+	w.rate = cfg.Load * capacity / cfg.Mean
+	w.xm = cfg.Mean * (cfg.Alpha - 1) / cfg.Alpha
+	w.nextAt = w.wl.ExpFloat64() / w.rate
+	return w
+}
+
+// Peek returns when the next connection arrives.
+func (w *Workload) Peek() float64 { return w.nextAt }
+
+// Next draws the next connection.
+func (w *Workload) Next() Arrival {
+	a := Arrival{At: w.nextAt}
+	w.seq++
+	a.Seq = w.seq
+	w.nextAt += w.wl.ExpFloat64() / w.rate
+	switch {
+	case w.zipf != nil:
+		a.K = int(w.zipf.Uint64())
+	default:
+		a.K = w.wl.IntN(len(w.Clients))
+	}
+	if w.dist == Pareto {
+		a.Work = w.xm / math.Pow(1-w.wl.Float64(), 1/w.cfg.Alpha)
+	} else {
+		a.Work = w.wl.ExpFloat64() * w.cfg.Mean
+	}
+	a.SPort = uint16(32768 + w.wl.IntN(28232))
+	return a
+}
+
 // Run simulates one scheduler for cfg.Duration with work distribution
 // dist; fail adds the failure of server cfg.Fail (which must be set).
 func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
@@ -119,6 +223,9 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 	index := make(map[*vs.Dest]int, n)
 	for i := range n {
 		a := netip.AddrFrom4([4]byte{203, 0, 113, byte(10 + i)})
+		if cfg.DestAddrs != nil {
+			a = cfg.DestAddrs[i]
+		}
 		d := vs.NewDest(a, 80, vs.Masq, cfg.Weights[i])
 		srv[i] = &server{d: d, speed: cfg.Speeds[i], jobs: minHeap[job]{less: jobLess}}
 		svc.Dests = append(svc.Dests, d)
@@ -126,38 +233,21 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 	}
 	sch.Update(svc)
 
-	wl := rand.New(rand.NewPCG(cfg.Seed, streamWorkload^distSalt(dist)))
-	pop := Population()
-	rank := rand.New(rand.NewPCG(cfg.Seed, streamRanking))
-	rank.Shuffle(len(pop), func(i, j int) { pop[i], pop[j] = pop[j], pop[i] })
+	wl := NewWorkload(cfg, dist)
+	pop := wl.Clients
 	keys := make([][16]byte, len(pop))
 	for i, a := range pop {
 		keys[i] = a.As16()
 	}
-	var zipf *rand.Zipf
-	if cfg.Zipf != 0 {
-		zipf = rand.NewZipf(wl, cfg.Zipf, 1, uint64(len(pop)-1))
-	}
-	client := func() int {
-		if zipf != nil {
-			return int(zipf.Uint64())
-		}
-		return wl.IntN(len(pop))
-	}
-	var capacity float64
-	for _, s := range cfg.Speeds {
-		capacity += s
-	}
-	rate := cfg.Load * capacity / cfg.Mean
-	xm := cfg.Mean * (cfg.Alpha - 1) / cfg.Alpha
-	work := func() float64 {
-		if dist == Pareto {
-			return xm / math.Pow(1-wl.Float64(), 1/cfg.Alpha)
-		}
-		return wl.ExpFloat64() * cfg.Mean
+	var dst [16]byte
+	if cfg.Dst.IsValid() {
+		dst = cfg.Dst.As16()
 	}
 
-	res := &Result{Sched: name, Dist: dist, Fail: fail, Count: make([]uint64, n)}
+	res := &Result{Sched: name, Dist: dist, Fail: fail, Count: make([]uint64, n), PerClient: make([][]uint64, len(pop))}
+	for k := range res.PerClient {
+		res.PerClient[k] = make([]uint64, n)
+	}
 	var resp []float64
 	failAt := cfg.FailAt * cfg.Duration
 	failed := -1
@@ -184,7 +274,7 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 		}
 	}
 
-	push(event{at: wl.ExpFloat64() / rate, kind: evArrival})
+	push(event{at: wl.Peek(), kind: evArrival})
 	if fail {
 		push(event{at: failAt, kind: evFail})
 	}
@@ -197,12 +287,14 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 		now := e.at
 		switch e.kind {
 		case evArrival:
-			push(event{at: now + wl.ExpFloat64()/rate, kind: evArrival})
-			k := client()
-			w := work()
-			sport := uint16(32768 + wl.IntN(28232))
+			a := wl.Next()
+			push(event{at: wl.Peek(), kind: evArrival})
+			k, w := a.K, a.Work
 			res.Offered++
-			flow.Src, flow.Dst, flow.SPort = keys[k], keys[k], sport
+			flow.Src, flow.Dst, flow.SPort = keys[k], keys[k], a.SPort
+			if cfg.Dst.IsValid() {
+				flow.Dst = dst
+			}
 			d := sch.Schedule(svc, &flow)
 			if d == nil {
 				res.Dropped++
@@ -215,6 +307,7 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 			d.ActiveConns.Add(1)
 			d.Stats.Conns.Add(1)
 			res.Count[i]++
+			res.PerClient[k][i]++
 			if fail {
 				if now < failAt {
 					before[k] = i

@@ -18,6 +18,7 @@ func cmdLab(args []string) int {
 	mode := fs.String("mode", "nat", "forwarding method of the lab: nat, dr, tun or fullnat")
 	ipv6 := fs.Bool("ipv6", false, "dual-stack lab: the same services and requests over IPv6 (2001:db8::/32) too")
 	keep := fs.Bool("keep", false, "leave the lab running and print how to enter it")
+	explain := fs.Bool("explain", false, "print the topology diagram, the kernel settings, the CIP/VIP/DIP/RIP table, and narrate one request hop by hop from the live trace")
 	requests := fs.Int("requests", 6, "HTTP requests the client sends to the VIP")
 	prefix := fs.String("prefix", "", "namespace name prefix (default gdl<pid>)")
 	clean := fs.String("clean", "", "remove the kept lab with this prefix and exit")
@@ -49,7 +50,7 @@ func cmdLab(args []string) int {
 	if strings.Contains(bin, string(filepath.Separator)+"go-build") {
 		self = "go run ./cmd/gdirector"
 	}
-	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Self: self, Mode: *mode, Prefix: *prefix, Requests: *requests, Keep: *keep, IPv6: *ipv6, Out: os.Stdout}); err != nil {
+	if err := lab.Demo(ctx, lab.DemoOptions{Bin: bin, Self: self, Mode: *mode, Prefix: *prefix, Requests: *requests, Keep: *keep, IPv6: *ipv6, Explain: *explain, Out: os.Stdout}); err != nil {
 		fmt.Fprintf(os.Stderr, "gdirector lab: %v\n", err)
 		return 1
 	}

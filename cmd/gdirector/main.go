@@ -6,7 +6,8 @@
 //	gdirector config check FILE [--format F]                   validate a configuration file of any format
 //	gdirector mark add|del|list|flush [RULE]                   firewall-mark rules for -f services
 //	gdirector sched show SERVICE [--client ADDR] | sched list  what a service's scheduler sees and would do
-//	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep]    build and demo an LVS lab (root)
+//	gdirector trace [--client ADDR|PREFIX] [--vip ADDR] [--count N] [--json] [--pcap FILE]  live per-packet trace
+//	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--explain] [--keep]    build and demo an LVS lab (root)
 //	gdirector bench forward [--mode M] [--runs N] [--out FILE]     data-plane benchmark against the kernel (root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
@@ -69,11 +70,18 @@ commands:
   sched list
         show a service's real servers with the load figures its scheduler
         compares, where the next connection goes, and the scheduler's state
+  trace [--socket PATH] [--client ADDR|PREFIX] [--vip ADDR] [--port N] [--proto tcp|udp|sctp]
+        [--count N] [--duration D] [--json] [--pcap FILE]
+        print every packet the running director handles that matches: worker,
+        direction, method, the connection table's decision, the scheduler's
+        choice and inputs for a new connection, and the headers it changed
+        (--json: one JSON object per packet; --pcap: the frames as received
+        and sent, for tcpdump/Wireshark); until --count, --duration or Ctrl-C
   bench forward [--mode nat|dr|tun|fullnat|all] [--runs N] [--duration D] [--out FILE.csv|.json]
         measure forwarding (64-byte UDP, connections/s, bulk TCP) through the
         director against plain kernel forwarding, nftables DNAT and HAProxy
         in a lab, and print a table of medians (root; gdirector bench -h)
-  lab [--mode nat|dr|tun|fullnat] [--ipv6] [--keep] [--requests N] [--clean PREFIX]
+  lab [--mode nat|dr|tun|fullnat] [--ipv6] [--explain] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME
         run a small real server that names itself in every answer
@@ -108,6 +116,8 @@ func main() {
 		code = cmdConfig(os.Args[2:])
 	case "sched":
 		code = cmdCtl("sched", os.Args[2:])
+	case "trace":
+		code = cmdTrace(os.Args[2:])
 	case "bench":
 		code = cmdBench(os.Args[2:])
 	case "lab":

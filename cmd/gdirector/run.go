@@ -28,6 +28,7 @@ func cmdRun(args []string) int {
 	maxConns := fs.Int("max-conns", 0, "connection table capacity (default 1048576)")
 	workers := fs.Int("workers", 0, fmt.Sprintf("data-plane workers: each interface is read through this many sockets of one PACKET_FANOUT group, one per worker (default: one per CPU, here %d; at most %d; a --tun director has one)", runtime.NumCPU(), daemon.MaxWorkers))
 	rxFlag := fs.String("rx", "auto", "how the packet sockets receive: ring (a TPACKET_V3 memory-mapped ring: fastest; a lone packet may wait up to 1ms), recvmmsg (batched copies, no added wait), or auto (ring if the kernel allows it)")
+	noOffload := fs.Bool("no-offload", false, "do not read and write GRO/GSO/TSO super-frames whole (PACKET_VNET_HDR); frames longer than the MTU are then dropped, so turn those offloads off on the served interfaces (ethtool -K IFACE gro off gso off tso off)")
 	quiet := fs.Bool("quiet", false, "log nothing but errors")
 	expireNodest := fs.Bool("expire-nodest-conn", false, "as IPVS's expire_nodest_conn sysctl: a client packet of a connection whose real server was removed (ipvsadm -d) expires the connection and is scheduled afresh; off, such packets are dropped until the connection times out")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics, ADDR being HOST:PORT (e.g. 127.0.0.1:9102 or [::1]:9102; :9102 for every address); off by default")
@@ -122,7 +123,7 @@ func cmdRun(args []string) int {
 	err = daemon.Run(ctx, daemon.Options{
 		Ifaces: ifaces, Tun: *tunDev, CtlPath: path, MaxConns: *maxConns, Logf: logf,
 		Metrics: *metricsAddr, Status: *statusAddr, Config: *configFile, Format: format, Autoreload: *autoreload, Reload: reload, API: api,
-		ExpireNodestConn: *expireNodest, Workers: *workers, RX: rx,
+		ExpireNodestConn: *expireNodest, Workers: *workers, RX: rx, NoOffload: *noOffload,
 		Ready: func() {
 			serving := fmt.Sprint([]string(ifaces))
 			if *tunDev != "" {

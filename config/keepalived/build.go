@@ -69,6 +69,7 @@ func (b *builder) build() error {
 	b.warned = map[string]bool{}
 	b.keys = map[vs.ServiceKey]pos{}
 	b.out.Timeouts = b.in.timeouts
+	b.out.SyncDaemon = b.in.sync
 	for _, w := range b.in.warnings {
 		if !b.warned[w] {
 			b.warned[w] = true
@@ -80,7 +81,7 @@ func (b *builder) build() error {
 			return err
 		}
 	}
-	return nil
+	return b.buildVRRP()
 }
 
 // methodOf is the forwarding method of a real (or sorry) server.

@@ -339,8 +339,10 @@ func TestGlobalDefs(t *testing.T) {
 	if want := (config.Timeouts{TCP: 2 * time.Hour, UDP: time.Minute}); c.Timeouts == nil || *c.Timeouts != want {
 		t.Fatalf("timeouts %+v, want %+v", c.Timeouts, want)
 	}
+	if want := (config.SyncDaemon{Line: 8, Interface: "eth1", Instance: "VI_1"}); c.SyncDaemon == nil || *c.SyncDaemon != want {
+		t.Fatalf("sync daemon %+v, want %+v", c.SyncDaemon, want)
+	}
 	want := []string{
-		"t.conf:8: lvs_sync_daemon ignored: connection synchronisation is not configured from keepalived.conf",
 		"t.conf:9: script_user ignored: notify and MISC_CHECK scripts run as gdirector's user",
 	}
 	if !reflect.DeepEqual(c.Warnings, want) {
@@ -351,13 +353,14 @@ func TestGlobalDefs(t *testing.T) {
 func TestSkippedBlocks(t *testing.T) {
 	text := `vrrp_script chk { script "/bin/true" }
 vrrp_instance VI_1 {
-    state MASTER
+    interface eth0
     virtual_ipaddress {
         192.0.2.10/24 dev eth0
     }
     track_script {
         chk
     }
+    virtual_router_id 1
 }
 vrrp_garp_interval 5
 static_routes { 192.0.2.0/24 via 198.51.100.1 }
@@ -367,12 +370,12 @@ bfd_instance b1 {
 ` + framed("", "")
 	c := mustParse(t, text)
 	want := []string{
-		"t.conf:1: vrrp_script ignored: VRRP is not configured from keepalived.conf yet",
-		"t.conf:2: vrrp_instance ignored: VRRP is not configured from keepalived.conf yet",
-		"t.conf:11: vrrp_garp_interval ignored: VRRP is not configured from keepalived.conf yet",
-		"t.conf:12: static_routes ignored: gdirector does not manage static routes",
-		"t.conf:13: net_namespace ignored: keepalived's process settings do not apply to gdirector",
-		"t.conf:14: bfd_instance ignored: BFD is not supported",
+		"t.conf:1: vrrp_script ignored: only vrrp_instance blocks of VRRP are read",
+		"t.conf:7: track_script ignored: vrrp_script is not supported",
+		"t.conf:12: vrrp_garp_interval ignored: only vrrp_instance blocks of VRRP are read",
+		"t.conf:13: static_routes ignored: gdirector does not manage static routes",
+		"t.conf:14: net_namespace ignored: keepalived's process settings do not apply to gdirector",
+		"t.conf:15: bfd_instance ignored: BFD is not supported",
 	}
 	if !reflect.DeepEqual(c.Warnings, want) || len(c.Services) != 1 {
 		t.Fatalf("warnings %q (%d services), want %q", c.Warnings, len(c.Services), want)

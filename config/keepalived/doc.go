@@ -66,9 +66,9 @@
 //
 // # Top level
 //
-// virtual_server, virtual_server_group, global_defs and SSL are read, and
-// DPVS's local_address_group. Blocks for the rest of keepalived are
-// skipped, with a warning: vrrp_instance, vrrp_sync_group, vrrp_script
+// virtual_server, virtual_server_group, global_defs, SSL and vrrp_instance
+// are read, and DPVS's local_address_group. Blocks for the rest of
+// keepalived are skipped, with a warning: vrrp_sync_group, vrrp_script
 // and every other vrrp_* keyword, garp_group, track_group,
 // linkbeat_interfaces, interface_up_down_delays, static_ipaddress,
 // static_routes, static_rules, bfd_instance, track_file, and the process
@@ -76,8 +76,25 @@
 // instance, use_pid_dir, child_wait_time and linkbeat_use_polling. Any
 // other keyword is an error.
 //
+// vrrp_instance NAME becomes a config.VRRPInstance (see vrrp.go and
+// package vrrp): state, interface, virtual_router_id, priority (1..255,
+// default 100), advert_int (default 1 s; whole seconds for version 2,
+// centiseconds for 3), version (else global_defs vrrp_version, else 2;
+// IPv6 instances run 3), nopreempt, preempt_delay, authentication
+// { auth_type PASS; auth_pass } (AH is an error), virtual_ipaddress
+// { ADDR[/LEN] [dev IF] [label L] [brd B] [scope S] }, unicast_src_ip,
+// mcast_src_ip, unicast_peer { ADDR }, notify_master, notify_backup,
+// notify_fault, notify_stop, notify, track_interface (recorded), accept,
+// no_accept, strict_mode, v3_checksum_as_v2; tuning of what gdirector does
+// not do (VMAC, gratuitous ARP timers, track_script, smtp_alert …) is
+// skipped with a warning; virtual_routes, virtual_rules and
+// virtual_ipaddress_excluded are errors. global_defs vrrp_strict forbids
+// unicast peers and drops authentication, as in keepalived.
+//
 // In global_defs, lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS] sets
-// Config.Timeouts (0 or absent leaves a timeout alone); lvs_sync_daemon,
+// Config.Timeouts (0 or absent leaves a timeout alone); lvs_sync_daemon
+// IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR] sets
+// Config.SyncDaemon (connection synchronisation, package ipvssync);
 // script_user and net_namespace get a warning; everything else (mail,
 // router_id, VRRP and checker logging defaults) is skipped.
 //

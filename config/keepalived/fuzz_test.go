@@ -38,6 +38,8 @@ func FuzzParse(f *testing.F) {
 		"$A=1\n$B=${A}${A} \\\nx\n$B\ninclude part.conf\nincludea x/*.conf",
 		"local_address_group l {\n198.51.100.1-9 eth0\n}\n" + framed("lb_kind FNAT\nladdr_group_name l", ""),
 		"global_defs {\nlvs_timeouts tcp 1 udp 0\n}\nvrrp_instance x { a { b } }\n",
+		"global_defs {\nvrrp_version 3\n}\nvrrp_instance v {\ninterface eth0\nvirtual_router_id 9\npriority 255\nadvert_int 0.1\nnopreempt\nunicast_peer {\n192.0.2.2\n}\nvirtual_ipaddress {\n192.0.2.9/24 dev eth0 label eth0:1\n}\nnotify \"/bin/n x\"\n}\n",
+		"vrrp_instance w {\nversion 2\ninterface e\nvirtual_router_id 1\nauthentication {\nauth_type PASS\nauth_pass 1111\n}\nvirtual_ipaddress {\n2001:db8::1\n}\ntrack_interface {\neth1 weight 5\n}\n}\n",
 	} {
 		f.Add(seed)
 	}

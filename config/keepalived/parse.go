@@ -169,10 +169,14 @@ type laddrGroup struct {
 // need the whole file.
 type parsed struct {
 	timeouts *config.Timeouts
+	sync     *config.SyncDaemon // global_defs lvs_sync_daemon (sync.go)
 	groups   map[string]*group
 	laddrs   map[string]*laddrGroup
 	servers  []*virtualServer
 	warnings []string
+
+	vrrp       []*vrrpInstance
+	vrrpGlobal vrrpGlobals
 }
 
 // stmt is a statement split into words.
@@ -423,7 +427,7 @@ func (p *parser) skip(st stmt) error {
 // something else than IPVS (VRRP, BFD, addresses and routes, the
 // process), with the reason their blocks are skipped.
 var skippedRoot = map[string]string{
-	"vrrp_instance": vrrpLater, "vrrp_sync_group": vrrpLater, "vrrp_script": vrrpLater,
+	"vrrp_sync_group": vrrpLater, "vrrp_script": vrrpLater,
 	"vrrp_track_file": vrrpLater, "vrrp_track_process": vrrpLater, "garp_group": vrrpLater,
 	"track_group": vrrpLater, "linkbeat_interfaces": vrrpLater, "interface_up_down_delays": vrrpLater,
 	"static_ipaddress": "gdirector does not manage static addresses", "static_routes": "gdirector does not manage static routes",
@@ -434,7 +438,7 @@ var skippedRoot = map[string]string{
 }
 
 const (
-	vrrpLater      = "VRRP is not configured from keepalived.conf yet"
+	vrrpLater      = "only vrrp_instance blocks of VRRP are read"
 	processSetting = "keepalived's process settings do not apply to gdirector"
 )
 
@@ -466,6 +470,8 @@ func (p *parser) root() error {
 			err = p.laddrGroup(s)
 		case "global_defs":
 			err = p.body(s, p.globalDefs)
+		case "vrrp_instance":
+			err = p.vrrpInstance(s)
 		case "SSL":
 			err = p.body(s, func(st stmt) error {
 				switch st.kw {
@@ -500,6 +506,9 @@ func (p *parser) root() error {
 // that change how scripts or connection sync behave get a warning, the
 // rest (mail, router id, VRRP defaults, …) is skipped.
 func (p *parser) globalDefs(s stmt) error {
+	if ok, err := p.vrrpGlobalDef(s); ok {
+		return err
+	}
 	switch s.kw {
 	case "lvs_timeouts":
 		if len(s.args) == 0 {
@@ -533,7 +542,12 @@ func (p *parser) globalDefs(s stmt) error {
 		p.out.timeouts = &t
 		return nil
 	case "lvs_sync_daemon":
-		p.warnf(s.pos, "lvs_sync_daemon ignored: connection synchronisation is not configured from keepalived.conf")
+		sd, err := parseSyncDaemon(s)
+		if err != nil {
+			return err
+		}
+		p.out.sync = sd
+		return nil
 	case "script_user":
 		p.warnf(s.pos, "script_user ignored: notify and MISC_CHECK scripts run as gdirector's user")
 	case "net_namespace":

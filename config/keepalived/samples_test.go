@@ -113,7 +113,7 @@ func TestSeedDRWRR(t *testing.T) {
 
 func TestSampleHTTPAndSorry(t *testing.T) {
 	const name = "public/keepalived.conf.sample"
-	want := kaConf(name, []string{warn(name, 15, "vrrp_instance ignored: VRRP is not configured from keepalived.conf yet")},
+	want := kaConf(name, nil,
 		config.Service{
 			Line: 28, Name: "10.10.10.2:1358", Quorum: 1,
 			ServiceConfig: svc(vs.TCP, "10.10.10.2", 1358, "rr", vs.SvcPersistent, 50),
@@ -127,6 +127,15 @@ func TestSampleHTTPAndSorry(t *testing.T) {
 				}},
 			}},
 		})
+	want.VRRP = []config.VRRPInstance{{
+		Line: 15, Name: "VI_1", Interface: "eth0", VRID: 50, Priority: 100, AdvertInt: time.Second,
+		Version: 2, Accept: true,
+		VIPs: []config.VRRPAddress{
+			{Line: 22, Prefix: netip.MustParsePrefix("192.168.200.11/32")},
+			{Line: 23, Prefix: netip.MustParsePrefix("192.168.200.12/32")},
+			{Line: 24, Prefix: netip.MustParsePrefix("192.168.200.13/32")},
+		},
+	}}
 	same(t, parseFile(t, name), want)
 }
 
@@ -387,6 +396,7 @@ func TestIncludes(t *testing.T) {
 func TestPublicSamples(t *testing.T) {
 	failing := map[string]string{
 		"keepalived.conf.conditional_conf": "keepalived.conf.conditional_conf:5: conditional configuration (@ID at the start of a line) is not supported",
+		"keepalived.conf.SSL_GET":          "keepalived.conf.SSL_GET:22: auth_type AH (IPsec authentication header) is not supported",
 		// An empty line ends a multi-line definition: the example's
 		// $RS stops after its first MISC_CHECK, as in keepalived.
 		"man_parameter_substitution.conf": "man_parameter_substitution.conf:13: MISC_CHECK belongs in a real_server block, not in the top level",

@@ -114,7 +114,8 @@ var allowed = map[string][]string{
 	"forward/dr":      {"forward", "header"},
 	"forward/tun":     {"forward", "header"},
 	"forward/fullnat": {"forward", "header", "conntrack", "vs"},
-	"datapath":        {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "forward/dr", "forward/tun", "forward/fullnat", "internal/clock"},
+	"datapath":        {"link", "header", "vs", "sched", "conntrack", "forward", "forward/nat", "forward/dr", "forward/tun", "forward/fullnat", "internal/clock", "trace"},
+	"trace":           {"conntrack", "forward", "sched", "vs", "header"},
 	"internal/pkt":    {"header"},
 }
 

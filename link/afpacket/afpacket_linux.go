@@ -1,6 +1,7 @@
 package afpacket
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/link"
 )
 
@@ -71,7 +73,23 @@ type Options struct {
 	// the sysctl limits when the process has CAP_NET_ADMIN); defaults 16
 	// MiB and 4 MiB.
 	RcvBuf, SndBuf int
+	// Offload reads and writes super-frames whole (PACKET_VNET_HDR; see
+	// link.OffloadDevice): with GRO, GSO or TSO on, frames longer than the
+	// MTU arrive with their segmentation pending and leave the same way,
+	// instead of being dropped as truncated. Buffers must then hold
+	// link.MaxSuperFrame bytes. If the kernel refuses the option, the
+	// socket works without it (Offloading reports false).
+	Offload bool
 }
+
+// vnetHdrLen is the size of struct virtio_net_hdr, which precedes every
+// frame read and written on a socket with PACKET_VNET_HDR.
+const vnetHdrLen = 10
+
+// virtio_net_hdr flags.
+const (
+	vnetNeedsCsum = 1
+)
 
 // FanoutMode is a PACKET_FANOUT algorithm.
 type FanoutMode int
@@ -91,6 +109,10 @@ const (
 // errRingSetup marks failures of the ring setup (RXAuto then falls back).
 var errRingSetup = errors.New("TPACKET_V3 ring refused")
 
+// errShortHeadroom is returned by a read on a socket with offloads when
+// the offset leaves no room for the virtio_net_hdr in front of the frame.
+var errShortHeadroom = fmt.Errorf("afpacket: offloads need an offset of at least %d bytes", vnetHdrLen)
+
 // Stats are a Device's counters since Open.
 type Stats struct {
 	FramesRead     uint64 // frames returned by Read
@@ -101,6 +123,8 @@ type Stats struct {
 	Outgoing       uint64 // our own outgoing frames skipped (old kernels)
 	CsumCompleted  uint64 // partial TCP/UDP checksums finished
 	CsumUnhandled  uint64 // partial checksums left alone (unparsable frame)
+	SuperRead      uint64 // super-frames (GSO/GRO) read whole (Options.Offload)
+	SuperWritten   uint64 // super-frames the kernel accepted to segment
 	VLANReinserted uint64 // VLAN tags put back into frames
 	KernelPackets  uint64 // frames the kernel queued or dropped (PACKET_STATISTICS)
 	KernelDrops    uint64 // frames the kernel dropped, socket buffer full
@@ -116,6 +140,11 @@ type Device struct {
 	batch int
 
 	timeout time.Duration // Options.ReadTimeout
+
+	// vnet: every frame read and written is preceded by a virtio_net_hdr
+	// (Options.Offload, accepted by the kernel).
+	vnet bool
+	offl []link.Offload // per frame of the last read (vnet only)
 
 	// fdMu guards the descriptor's lifetime: Read, Write, SetFilter and
 	// Stats hold it shared around syscalls, Close exclusively, so the
@@ -137,10 +166,12 @@ type Device struct {
 	wmu   sync.Mutex
 	wmsgs []unix.Mmsghdr
 	wiov  []unix.Iovec
+	wvnet []byte        // vnet: one virtio_net_hdr per frame of a send
+	wp    header.Parsed // WriteOffload's decode scratch
 
 	framesRead, framesWritten, writeErrors, readErrors atomic.Uint64
 	truncated, outgoing, csumDone, csumUnhandled       atomic.Uint64
-	vlanDone                                           atomic.Uint64
+	vlanDone, superRead, superWritten                  atomic.Uint64
 
 	kmu              sync.Mutex // PACKET_STATISTICS resets on read
 	kPackets, kDrops uint64
@@ -149,7 +180,10 @@ type Device struct {
 	mcast map[[6]byte]bool // link-layer multicast groups joined (SetMulticast)
 }
 
-var _ link.Multiplexer = (*Device)(nil)
+var (
+	_ link.Multiplexer   = (*Device)(nil)
+	_ link.OffloadDevice = (*Device)(nil)
+)
 
 const (
 	auxSize = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
@@ -334,7 +368,12 @@ func (d *Device) setup(opt Options, fanout int, join bool) error {
 	// Best effort: Read also skips PACKET_OUTGOING frames, and without
 	// qdisc bypass frames merely go through the qdisc.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
-	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	if !opt.Offload {
+		// Not with offloads: a device that cannot take a super-frame
+		// whole (TSO off, a NIC without it) needs the kernel to cut it,
+		// which only the queueing path does; the bypass drops it.
+		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, opt.RcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, opt.RcvBuf)
 	}
@@ -354,8 +393,12 @@ func (d *Device) setup(opt Options, fanout int, join bool) error {
 			return fmt.Errorf("PACKET_MR_PROMISC: %w", err)
 		}
 	}
+	if opt.Offload {
+		// Before the ring: the kernel refuses the option once one is mapped.
+		d.vnet = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1) == nil
+	}
 	if opt.RX != RXRecvmmsg {
-		r, err := setupRing(fd, &opt)
+		r, err := setupRing(fd, &opt, d.vnet)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errRingSetup, err)
 		}
@@ -400,10 +443,23 @@ func (d *Device) alloc() {
 		h.Control = &d.rctrl[i*ctrlSpace]
 	}
 	d.wmsgs = make([]unix.Mmsghdr, n)
-	d.wiov = make([]unix.Iovec, n)
+	if !d.vnet {
+		d.wiov = make([]unix.Iovec, n)
+		for i := range d.wmsgs {
+			d.wmsgs[i].Hdr.Iov = &d.wiov[i]
+			d.wmsgs[i].Hdr.SetIovlen(1)
+		}
+		return
+	}
+	// Each frame sent is its virtio_net_hdr, then the frame.
+	d.offl = make([]link.Offload, n)
+	d.wvnet = make([]byte, n*vnetHdrLen)
+	d.wiov = make([]unix.Iovec, 2*n)
 	for i := range d.wmsgs {
-		d.wmsgs[i].Hdr.Iov = &d.wiov[i]
-		d.wmsgs[i].Hdr.SetIovlen(1)
+		d.wiov[2*i].Base = &d.wvnet[i*vnetHdrLen]
+		d.wiov[2*i].SetLen(vnetHdrLen)
+		d.wmsgs[i].Hdr.Iov = &d.wiov[2*i]
+		d.wmsgs[i].Hdr.SetIovlen(2)
 	}
 }
 
@@ -541,6 +597,14 @@ func (d *Device) read(bufs [][]byte, sizes []int, offset int, wait bool) (int, e
 		d.fdMu.RUnlock()
 		return 0, nil
 	}
+	hdr := 0 // bytes in front of each frame: its virtio_net_hdr
+	if d.vnet {
+		if offset < vnetHdrLen {
+			d.fdMu.RUnlock()
+			return 0, errShortHeadroom
+		}
+		hdr = vnetHdrLen
+	}
 	if d.ring != nil {
 		got := d.readRing(bufs[:n], sizes[:n], offset, wait)
 		d.fdMu.RUnlock()
@@ -549,8 +613,8 @@ func (d *Device) read(bufs [][]byte, sizes []int, offset int, wait bool) (int, e
 	for i := 0; i < n; i++ {
 		room := len(bufs[i]) - offset - vlanTagLen
 		if room > 0 {
-			d.riov[i].Base = &bufs[i][offset]
-			d.riov[i].SetLen(room)
+			d.riov[i].Base = &bufs[i][offset-hdr]
+			d.riov[i].SetLen(room + hdr)
 		} else {
 			d.riov[i].Base = nil
 			d.riov[i].SetLen(0)
@@ -587,15 +651,25 @@ func (d *Device) read(bufs [][]byte, sizes []int, offset int, wait bool) (int, e
 			c.outg++
 			continue
 		}
-		size := int(m.Len)
+		size := int(m.Len) - hdr
 		aux := auxdata(d.rctrl[i*ctrlSpace:i*ctrlSpace+int(m.Hdr.Controllen)], m.Hdr.Flags)
-		if m.Hdr.Flags&unix.MSG_TRUNC != 0 || (aux != nil && (aux.Len > aux.Snaplen || int(aux.Len) > size)) {
+		if size < 0 || m.Hdr.Flags&unix.MSG_TRUNC != 0 || (aux != nil && (aux.Len > aux.Snaplen || int(aux.Len) > size)) {
 			c.trunc++
 			continue
 		}
 		b := bufs[i][offset:]
+		var o link.Offload
+		if hdr != 0 {
+			o = parseVnet(bufs[i][offset-hdr : offset])
+		}
 		if aux != nil {
-			size = c.finish(b, size, aux.Status, aux.Vlan_tpid, uint16(aux.Vlan_tci))
+			size = c.finish(b, size, aux.Status, aux.Vlan_tpid, uint16(aux.Vlan_tci), o.Super())
+		}
+		if hdr != 0 {
+			d.offl[kept] = o
+			if o.Super() {
+				c.super++
+			}
 		}
 		if kept != i {
 			// Rare (a skipped frame before this one): move the bytes so
@@ -621,7 +695,7 @@ func (d *Device) readRing(bufs [][]byte, sizes []int, offset int, wait bool) int
 	kept := 0
 	var c rxCounts
 	for kept < len(bufs) {
-		h, f, pkttype, ok := r.next()
+		h, f, vnet, pkttype, ok := r.next()
 		if !ok {
 			break
 		}
@@ -636,7 +710,15 @@ func (d *Device) readRing(bufs [][]byte, sizes []int, offset int, wait bool) int
 		}
 		b := bufs[kept][offset:]
 		size := copy(b, f)
-		sizes[kept] = c.finish(b, size, h.Status, h.Hv1.Vlan_tpid, uint16(h.Hv1.Vlan_tci))
+		var o link.Offload
+		if vnet != nil {
+			o = parseVnet(vnet)
+			d.offl[kept] = o
+			if o.Super() {
+				c.super++
+			}
+		}
+		sizes[kept] = c.finish(b, size, h.Status, h.Hv1.Vlan_tpid, uint16(h.Hv1.Vlan_tci), o.Super())
 		kept++
 	}
 	// Every frame copied: the block goes back to the kernel now, not at
@@ -650,13 +732,15 @@ func (d *Device) readRing(bufs [][]byte, sizes []int, offset int, wait bool) int
 
 // rxCounts are one Read's counters, added to the Device's once.
 type rxCounts struct {
-	trunc, outg, csum, csumBad, vlan uint64
+	trunc, outg, csum, csumBad, vlan, super uint64
 }
 
 // finish puts back a stripped VLAN tag and completes a partial checksum
 // (as reported in the tpacket status) of the frame b[:size], and returns
-// its new size.
-func (c *rxCounts) finish(b []byte, size int, status uint32, tpid, tci uint16) int {
+// its new size. A super-frame's checksum stays partial: it is completed
+// per segment, by the kernel when the frame is sent whole
+// (WriteOffload), or by whoever cuts it (header.PutSegment).
+func (c *rxCounts) finish(b []byte, size int, status uint32, tpid, tci uint16, super bool) int {
 	if status&unix.TP_STATUS_VLAN_VALID != 0 {
 		if status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
 			tpid = 0
@@ -666,7 +750,7 @@ func (c *rxCounts) finish(b []byte, size int, status uint32, tpid, tci uint16) i
 			c.vlan++
 		}
 	}
-	if status&unix.TP_STATUS_CSUMNOTREADY != 0 {
+	if status&unix.TP_STATUS_CSUMNOTREADY != 0 && !super {
 		if CompleteChecksum(b[:size]) {
 			c.csum++
 		} else {
@@ -680,7 +764,8 @@ func (d *Device) count(kept int, c *rxCounts) {
 	if kept > 0 {
 		d.framesRead.Add(uint64(kept))
 	}
-	if c.trunc|c.outg|c.csum|c.csumBad|c.vlan != 0 {
+	if c.trunc|c.outg|c.csum|c.csumBad|c.vlan|c.super != 0 {
+		d.superRead.Add(c.super)
 		d.truncated.Add(c.trunc)
 		d.outgoing.Add(c.outg)
 		d.csumDone.Add(c.csum)
@@ -767,6 +852,21 @@ func auxdata(ctrl []byte, flags int32) *unix.TpacketAuxdata {
 // ErrClosed or a fault of the socket itself. Write is safe for concurrent
 // use.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	return d.write(bufs, nil, offset)
+}
+
+// WriteOffload is Write with offl[i] describing bufs[i]
+// (link.OffloadDevice): a super-frame is sent whole, with a
+// virtio_net_hdr asking the kernel to segment it, its partial checksum
+// recomputed from its headers as they now are (header.SetPartialChecksum).
+// On a socket without offloads, or for a frame that is not TCP or UDP
+// over IP, a super-frame is sent as an ordinary frame, which the kernel
+// rejects if it is longer than the MTU (counted in Stats.WriteErrors).
+func (d *Device) WriteOffload(bufs [][]byte, offl []link.Offload, offset int) (int, error) {
+	return d.write(bufs, offl, offset)
+}
+
+func (d *Device) write(bufs [][]byte, offl []link.Offload, offset int) (int, error) {
 	d.fdMu.RLock()
 	defer d.fdMu.RUnlock()
 	if d.closed.Load() {
@@ -777,18 +877,29 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	sent, failed := 0, 0
+	sent, failed, supers := 0, 0, 0
 	var err error
 	for start := 0; start < len(bufs) && err == nil; {
 		n := min(len(bufs)-start, d.batch)
 		for i := 0; i < n; i++ {
 			b := bufs[start+i]
+			iov := &d.wiov[i]
+			if d.vnet {
+				iov = &d.wiov[2*i+1]
+				var o link.Offload
+				if start+i < len(offl) {
+					o = offl[start+i]
+				}
+				if d.putVnet(d.wvnet[i*vnetHdrLen:(i+1)*vnetHdrLen], b, offset, o) {
+					supers++
+				}
+			}
 			if len(b) > offset {
-				d.wiov[i].Base = &b[offset]
-				d.wiov[i].SetLen(len(b) - offset)
+				iov.Base = &b[offset]
+				iov.SetLen(len(b) - offset)
 			} else {
-				d.wiov[i].Base = nil
-				d.wiov[i].SetLen(0)
+				iov.Base = nil
+				iov.SetLen(0)
 			}
 		}
 		pos, eintr := 0, 0
@@ -822,8 +933,10 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 				pos++
 			}
 		}
-		for i := 0; i < n; i++ {
-			d.wiov[i].Base = nil // do not keep the caller's buffers alive
+		for i := range d.wiov {
+			if !d.vnet || i&1 == 1 {
+				d.wiov[i].Base = nil // do not keep the caller's buffers alive
+			}
 		}
 		if start < len(bufs) {
 			start += n
@@ -835,7 +948,83 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	if failed > 0 {
 		d.writeErrors.Add(uint64(failed))
 	}
+	if supers > 0 {
+		// Frames are rejected individually and rarely: count the
+		// super-frames offered, less the failures if all failed.
+		d.superWritten.Add(uint64(max(supers-failed, 0)))
+	}
 	return sent, err
+}
+
+// putVnet fills the virtio_net_hdr h for the frame b[offset:] described
+// by o, and reports whether it asks the kernel to segment the frame. For
+// a super-frame it rewrites the transport checksum field into the partial
+// form the kernel completes per segment.
+func (d *Device) putVnet(h, b []byte, offset int, o link.Offload) bool {
+	clear(h)
+	if !o.Super() || len(b) <= offset {
+		return false
+	}
+	f := b[offset:]
+	p := &d.wp
+	if header.Decode(f, p) != header.OK {
+		return false
+	}
+	var gso link.GSOType
+	csumOff := 16
+	switch {
+	case p.Proto == header.ProtoTCP && p.IPv6:
+		gso = link.GSOTCPv6 | o.GSO&link.GSOECN
+	case p.Proto == header.ProtoTCP:
+		gso = link.GSOTCPv4 | o.GSO&link.GSOECN
+	case p.Proto == header.ProtoUDP:
+		gso, csumOff = link.GSOUDPL4, 6
+	default:
+		return false
+	}
+	hl := header.SuperPayload(f, p)
+	if hl < 0 || !header.SetPartialChecksum(f, p) {
+		return false
+	}
+	h[0] = vnetNeedsCsum
+	h[1] = byte(gso)
+	binary.LittleEndian.PutUint16(h[2:], uint16(hl))
+	binary.LittleEndian.PutUint16(h[4:], o.GSOSize)
+	binary.LittleEndian.PutUint16(h[6:], uint16(p.L4))
+	binary.LittleEndian.PutUint16(h[8:], uint16(csumOff))
+	return true
+}
+
+// parseVnet returns the Offload a received virtio_net_hdr describes: a
+// super-frame when it names a segmentation type with a segment size.
+func parseVnet(h []byte) link.Offload {
+	o := link.Offload{GSO: link.GSOType(h[1]), GSOSize: binary.LittleEndian.Uint16(h[4:])}
+	if !o.Super() {
+		return link.Offload{}
+	}
+	return o
+}
+
+// Offloading reports whether the socket reads and writes super-frames
+// (Options.Offload, accepted by the kernel).
+func (d *Device) Offloading() bool { return d.vnet }
+
+// MaxFrameSize is the longest frame Read returns: link.MaxSuperFrame with
+// offloads, else link.MaxFrame (link.OffloadDevice).
+func (d *Device) MaxFrameSize() int {
+	if d.vnet {
+		return link.MaxSuperFrame
+	}
+	return link.MaxFrame
+}
+
+// Offloads returns the Offload of each frame the last Read or TryRead
+// returned, or nil without offloads (link.OffloadDevice).
+func (d *Device) Offloads() []link.Offload {
+	if !d.vnet {
+		return nil
+	}
+	return d.offl
 }
 
 // Stats returns the counters. It also reads (and so resets) the kernel's
@@ -858,6 +1047,8 @@ func (d *Device) Stats() Stats {
 		Outgoing:       d.outgoing.Load(),
 		CsumCompleted:  d.csumDone.Load(),
 		CsumUnhandled:  d.csumUnhandled.Load(),
+		SuperRead:      d.superRead.Load(),
+		SuperWritten:   d.superWritten.Load(),
 		VLANReinserted: d.vlanDone.Load(),
 		KernelPackets:  kp,
 		KernelDrops:    kd,

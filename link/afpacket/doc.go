@@ -94,6 +94,32 @@
 //     copied the frame was truncated: it is dropped and counted, never
 //     returned.
 //
+// # Super-frames: PACKET_VNET_HDR
+//
+// With GRO on the receiving interface, or TSO/GSO on a virtual peer (a
+// veth's other end, a TAP), the kernel hands packet sockets super-frames:
+// one TCP segment of up to 64 KiB, to be cut into MSS-sized segments only
+// when it leaves on a device that cannot carry it. A director that reads
+// them as ordinary frames must drop them (they do not fit its buffers, or
+// its MTU), and bulk TCP through it collapses to a trickle of
+// retransmissions. With Options.Offload the socket has PACKET_VNET_HDR:
+// the kernel puts a struct virtio_net_hdr in front of every frame it
+// delivers (for the ring, right before the frame in the block), saying
+// whether the frame is a super-frame, of which kind and with which segment
+// size; Read returns it as a link.Offload per frame (Offloads), and leaves
+// a super-frame's checksum partial instead of completing it over 64 KiB.
+// Every frame sent carries such a header too: zero for an ordinary frame,
+// and for a super-frame written with WriteOffload the segmentation to do,
+// its partial checksum recomputed from the headers as they now are
+// (header.SetPartialChecksum), so that after a NAT rewrite the kernel cuts
+// and checksums the segments correctly. Super-frames thus cross the
+// director whole, one system call and one rewrite per 64 KiB.
+//
+// The queueing discipline is not bypassed on such a socket: a device that
+// cannot take a super-frame whole (TSO off, a NIC without it) needs the
+// kernel to segment it, which only the queueing path does; with
+// PACKET_QDISC_BYPASS the kernel drops it.
+//
 // # PACKET_IGNORE_OUTGOING
 //
 // A packet socket bound with ETH_P_ALL also sees the frames the host sends
@@ -108,16 +134,16 @@
 //   - The socket is created with protocol 0 (it receives nothing) and the
 //     BPF filter is attached before bind, so no unfiltered frame is ever
 //     queued. SetFilter replaces the filter atomically at run time.
-//   - PACKET_QDISC_BYPASS sends frames straight to the driver: no qdisc
-//     queueing or shaping, and a full device queue drops the frame
-//     (counted as a write error) instead of blocking.
+//   - PACKET_QDISC_BYPASS (without Options.Offload) sends frames straight
+//     to the driver: no qdisc queueing or shaping, and a full device queue
+//     drops the frame (counted as a write error) instead of blocking.
 //   - The ring (8 MiB by default), or with recvmmsg a large socket buffer
 //     (SO_RCVBUFFORCE, falling back to SO_RCVBUF), absorbs bursts; drops
 //     in the kernel are reported by Stats through PACKET_STATISTICS.
-//   - Frames larger than the buffer (for example GRO aggregates larger than
-//     the MTU) are dropped and counted (the kernel truncates them with
-//     recvmmsg; with the ring Read finds them too long for the caller's
-//     buffer); disable GRO on interfaces the director reads from.
+//   - Frames larger than the buffer are dropped and counted (the kernel
+//     truncates them with recvmmsg; with the ring Read finds them too long
+//     for the caller's buffer). Without Options.Offload that includes
+//     every GRO, GSO or TSO super-frame (see below).
 //   - Each receive buffer keeps 4 bytes free at its end so that a stripped
 //     VLAN tag can always be put back.
 package afpacket

@@ -49,11 +49,13 @@ type rxRing struct {
 	off   int  // offset in cur of the next frame
 
 	pfd [1]unix.PollFd // for the blocking Read
+
+	vnet bool // frames are preceded by a virtio_net_hdr (PACKET_VNET_HDR)
 }
 
 // setupRing switches fd to TPACKET_V3 and maps a receive ring; it must be
 // called before bind.
-func setupRing(fd int, opt *Options) (*rxRing, error) {
+func setupRing(fd int, opt *Options, vnet bool) (*rxRing, error) {
 	bs, nb := opt.RingBlockSize, opt.RingBlocks
 	tov := int((opt.RingTimeout + time.Millisecond - 1) / time.Millisecond)
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
@@ -71,7 +73,7 @@ func setupRing(fd int, opt *Options) (*rxRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap ring: %w", err)
 	}
-	r := &rxRing{mem: mem, bsize: bs, nblocks: nb}
+	r := &rxRing{mem: mem, bsize: bs, nblocks: nb, vnet: vnet}
 	r.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 	return r, nil
 }
@@ -93,15 +95,16 @@ func (r *rxRing) word(block, off int) *uint32 {
 // the kernel copied), or ok false when no handed-over block has frames
 // left. The frame stays valid until the following call of next or
 // release: next gives a block back to the kernel once all its frames have
-// been returned.
-func (r *rxRing) next() (h *unix.Tpacket3Hdr, frame []byte, pkttype uint8, ok bool) {
+// been returned. With PACKET_VNET_HDR, vnet is the frame's
+// virtio_net_hdr, which the kernel puts right in front of it.
+func (r *rxRing) next() (h *unix.Tpacket3Hdr, frame, vnet []byte, pkttype uint8, ok bool) {
 	for r.left == 0 {
 		if r.owned {
 			r.release()
 		}
 		// Acquire: the frames are complete once the status says so.
 		if atomic.LoadUint32(r.word(r.cur, blkStatusOff))&unix.TP_STATUS_USER == 0 {
-			return nil, nil, 0, false
+			return nil, nil, nil, 0, false
 		}
 		r.owned = true
 		r.left = int(*r.word(r.cur, blkNumOff))
@@ -114,7 +117,11 @@ func (r *rxRing) next() (h *unix.Tpacket3Hdr, frame []byte, pkttype uint8, ok bo
 	}
 	h = (*unix.Tpacket3Hdr)(unsafe.Pointer(&r.mem[base]))
 	start, end := base+int(h.Mac), base+int(h.Mac)+int(h.Snaplen)
-	if int(h.Mac) < ringPkttypeOff || end > (r.cur+1)*r.bsize {
+	minMac := ringPkttypeOff
+	if r.vnet {
+		minMac = ringSllOff + unix.SizeofSockaddrLinklayer + vnetHdrLen
+	}
+	if int(h.Mac) < minMac || end > (r.cur+1)*r.bsize {
 		r.left = 0
 		return r.next()
 	}
@@ -124,7 +131,10 @@ func (r *rxRing) next() (h *unix.Tpacket3Hdr, frame []byte, pkttype uint8, ok bo
 		r.left = 0
 	}
 	r.off += int(h.Next_offset)
-	return h, r.mem[start:end:end], pkttype, true
+	if r.vnet {
+		vnet = r.mem[start-vnetHdrLen : start : start]
+	}
+	return h, r.mem[start:end:end], vnet, pkttype, true
 }
 
 // release gives a block whose frames have all been read back to the

@@ -473,14 +473,14 @@ func walkRing(d *Device, max int) int {
 	var c rxCounts
 	n := 0
 	for n < max {
-		h, f, pkttype, ok := r.next()
+		h, f, _, pkttype, ok := r.next()
 		if !ok {
 			break
 		}
 		if pkttype == unix.PACKET_OUTGOING || h.Len > h.Snaplen || len(f) < 14 {
 			continue
 		}
-		c.finish(f, len(f), h.Status&^unix.TP_STATUS_VLAN_VALID, 0, 0)
+		c.finish(f, len(f), h.Status&^unix.TP_STATUS_VLAN_VALID, 0, 0, false)
 		n++
 	}
 	if r.left == 0 {

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/trace"
+)
+
+// cmdTrace runs gdirector trace: it asks the daemon for a trace stream
+// and prints each event (text or JSON), and writes the frames to a pcap
+// file with --pcap, until --count, --duration or Ctrl-C.
+func cmdTrace(args []string) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Println(trace.Usage)
+			return 0
+		}
+	}
+	opt, err := trace.ParseArgs(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gdirector trace: %v\n%s\n", err, trace.Usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runTrace(ctx, opt, os.Stdout, os.Stderr)
+}
+
+// runTrace streams the trace of opt to stdout (and opt.Pcap).
+func runTrace(ctx context.Context, opt trace.Options, stdout, stderr io.Writer) int {
+	path := ctlPath(opt.Socket)
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	var pw *trace.PcapWriter
+	var pcapBuf *bufio.Writer
+	if opt.Pcap != "" {
+		f, err := os.OpenFile(opt.Pcap, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "gdirector trace: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		pcapBuf = bufio.NewWriter(f)
+		defer pcapBuf.Flush()
+		if pw, err = trace.NewPcapWriter(pcapBuf); err != nil {
+			fmt.Fprintf(stderr, "gdirector trace: %s: %v\n", opt.Pcap, err)
+			return 1
+		}
+	}
+	enc := json.NewEncoder(out)
+	each := func(data json.RawMessage) error {
+		var l trace.Line
+		if err := json.Unmarshal(data, &l); err != nil {
+			return fmt.Errorf("bad trace line: %w", err)
+		}
+		if l.Dropped > 0 {
+			out.Flush()
+			fmt.Fprintf(stderr, "gdirector trace: %d events lost so far\n", l.Dropped)
+		}
+		if l.Event == nil {
+			return nil
+		}
+		if pw != nil {
+			if err := pw.WriteRecord(l.Event); err != nil {
+				return fmt.Errorf("%s: %w", opt.Pcap, err)
+			}
+			pcapBuf.Flush()
+		}
+		if opt.JSON {
+			err := enc.Encode(l.Event)
+			out.Flush()
+			return err
+		}
+		out.WriteString(l.Event.Text())
+		out.WriteString("\n")
+		return out.Flush()
+	}
+	resp, err := ctl.Stream(ctx, path, ctl.Request{Cmd: "trace", Argv: opt.ServerArgs()}, each)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 0 // Ctrl-C: the trace ends here
+		}
+		out.Flush()
+		fmt.Fprintf(stderr, "gdirector trace: daemon not reachable at %s: %v\n", path, err)
+		fmt.Fprintln(stderr, "Is `gdirector run` running? (set GDIRECTOR_CTL if it uses another socket)")
+		return 1
+	}
+	out.Flush()
+	io.WriteString(stderr, resp.Stderr)
+	return resp.Code
+}

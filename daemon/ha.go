@@ -1,0 +1,423 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gdirector/gdirector/config"
+	"github.com/gdirector/gdirector/ipvssync"
+	"github.com/gdirector/gdirector/vrrp"
+)
+
+// High availability: the configuration's VRRP instances (keepalived's
+// vrrp_instance) run as vrrp.Nodes in the daemon, and its lvs_sync_daemon
+// as the ipvssync daemons.
+//
+// Address ownership. A virtual address of a VRRP instance belongs to the
+// data plane only while the instance is master: the node's Owner
+// (haOwner) marks the instance's addresses owned on Acquire and held back
+// on Release, and the daemon hands the data plane the addresses held back
+// (datapath.Director.SetStandby), which neither answers ARP/NDP for them
+// nor opens connections to them, whether or not a virtual_server uses
+// them. The node sends the gratuitous ARPs / unsolicited neighbour
+// advertisements on takeover; the data plane does not announce an address
+// that becomes owned through SetStandby, so nothing is sent twice. Before
+// a configuration is applied, the addresses of the instances it adds are
+// held back (prepare), so a starting backup never answers for, or
+// announces, a VIP its services use.
+//
+// Reload: an instance whose settings did not change keeps running (and
+// keeps its state); a changed one is stopped (a master sends priority 0,
+// so its peer takes over after its skew time) and started again as a new
+// node; a removed one is stopped. Exit stops every node the same way.
+//
+// Connection synchronisation (lvs_sync_daemon IFACE INSTANCE ...):
+// keepalived stops the backup sync daemon and starts the master one when
+// the instance becomes master, and the other way round when it becomes
+// backup. That loses the established connections on fail-back: the node
+// coming back has missed everything sent while it was away, and its
+// peer's established connections change no state that would send them
+// again before the periodic refresh. gdirector therefore keeps the backup
+// daemon running on every node whatever the state (the kernel, and
+// ipvssync.Daemons, run master and backup at once; a master's multicast
+// does not loop back to its own backup), runs the master daemon while the
+// instance is master, has a new master send its whole table at once
+// (ipvssync.Daemons.Resync), and has a master that steps down send its
+// whole table again before stopping: the node that preempted it learns
+// every established connection a few milliseconds after its takeover.
+type ha struct {
+	dp    interface{ SetStandby([]netip.Addr) }
+	syncd *ipvssync.Daemons
+	logf  func(string, ...any)
+
+	// mu orders prepare/apply/abort/close (the configuration loader's
+	// lock is held around them too).
+	mu     sync.Mutex
+	nodes  map[string]*haNode
+	syncdc *config.SyncDaemon // the applied lvs_sync_daemon, nil: none
+	closed bool
+
+	// pubMu orders SetStandby calls; nodes' Owner calls come from their
+	// own goroutines and must not take mu (Stop waits for them).
+	pubMu   sync.Mutex
+	set     atomic.Pointer[[]*haNode] // the running nodes
+	pending atomic.Pointer[[]netip.Addr]
+
+	kick     chan struct{} // the sync follower has work
+	stopSync chan struct{}
+	syncDone chan struct{}
+	syncMu   sync.Mutex
+	syncWant *config.SyncDaemon // what the follower runs
+	syncInst *haNode            // the node whose state it follows
+}
+
+// haNode is one running VRRP instance.
+type haNode struct {
+	cfg   vrrp.Config
+	node  *vrrp.Node
+	owned atomic.Bool
+	state atomic.Int32 // vrrp.State, as of the last transition
+}
+
+func newHA(dp interface{ SetStandby([]netip.Addr) }, syncd *ipvssync.Daemons, logf func(string, ...any)) *ha {
+	h := &ha{dp: dp, syncd: syncd, logf: logf, nodes: map[string]*haNode{},
+		kick: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	go h.follow()
+	return h
+}
+
+// haConfigs returns the node configurations of cfg's VRRP instances and
+// checks its lvs_sync_daemon.
+func haConfigs(cfg *config.Config) (map[string]vrrp.Config, error) {
+	out := map[string]vrrp.Config{}
+	if cfg == nil {
+		return out, nil
+	}
+	var errs []error
+	for i := range cfg.VRRP {
+		in := &cfg.VRRP[i]
+		c, err := vrrp.FromConfig(in)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := out[c.Name]; dup {
+			errs = append(errs, config.Errorf(cmp.Or(in.File, cfg.Path), in.Line, "vrrp_instance %s defined twice", c.Name))
+			continue
+		}
+		out[c.Name] = c
+	}
+	if sd := cfg.SyncDaemon; sd != nil {
+		if _, ok := out[sd.Instance]; !ok {
+			errs = append(errs, config.Errorf(cfg.Path, sd.Line, "lvs_sync_daemon: no vrrp_instance %q", sd.Instance))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// prepare checks cfg's VRRP instances and holds back the addresses of
+// those it will start, before the services of cfg are published. Nothing
+// changes on error.
+func (h *ha) prepare(cfg *config.Config) error {
+	want, err := haConfigs(cfg)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var held []netip.Addr
+	for name, c := range want {
+		if n := h.nodes[name]; n != nil && reflect.DeepEqual(n.cfg, c) {
+			continue // keeps running, owning what it owns
+		}
+		for _, p := range c.VIPs {
+			held = append(held, p.Addr())
+		}
+	}
+	h.pending.Store(&held)
+	h.publish()
+	return nil
+}
+
+// abort undoes prepare after the configuration was refused.
+func (h *ha) abort() {
+	h.pending.Store(nil)
+	h.publish()
+}
+
+// apply makes the running instances and sync daemon those of cfg
+// (prepare came first). Errors are the instances that did not start.
+func (h *ha) apply(cfg *config.Config) error {
+	want, err := haConfigs(cfg)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer func() { h.pending.Store(nil); h.publish() }()
+	if h.closed {
+		return nil
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for name, n := range h.nodes {
+		if c, ok := want[name]; ok && reflect.DeepEqual(n.cfg, c) {
+			continue
+		}
+		h.logf("gdirector: vrrp instance %s removed or changed; stopping it", name)
+		h.stopNode(ctx, name, n)
+	}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if h.nodes[name] != nil {
+			continue
+		}
+		c := want[name]
+		n := &haNode{cfg: c}
+		n.state.Store(int32(vrrp.StateInit))
+		node, err := vrrp.NewNode(c, vrrp.Options{
+			Owner: haOwner{h, n},
+			Logf:  h.logf,
+			OnTransition: func(t vrrp.Transition) {
+				n.state.Store(int32(t.To))
+				h.poke()
+			},
+		})
+		if err == nil {
+			n.node = node
+			// Listed before Start: the node may acquire at once.
+			h.nodes[name] = n
+			h.storeSet()
+			if err = node.Start(); err != nil {
+				delete(h.nodes, name)
+				h.storeSet()
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp instance %s: %w", name, err))
+		}
+	}
+	var sd *config.SyncDaemon
+	if cfg != nil && cfg.SyncDaemon != nil {
+		cp := *cfg.SyncDaemon
+		cp.Line = 0
+		sd = &cp
+	}
+	h.syncMu.Lock()
+	h.syncWant = sd
+	h.syncInst = nil
+	if sd != nil {
+		h.syncInst = h.nodes[sd.Instance]
+	}
+	h.syncMu.Unlock()
+	h.poke()
+	return errors.Join(errs...)
+}
+
+// stopNode stops n and forgets it; h.mu is held.
+func (h *ha) stopNode(ctx context.Context, name string, n *haNode) {
+	if err := n.node.Stop(ctx); err != nil {
+		h.logf("gdirector: vrrp instance %s: %v", name, err)
+	}
+	delete(h.nodes, name)
+	h.storeSet()
+}
+
+func (h *ha) storeSet() {
+	set := make([]*haNode, 0, len(h.nodes))
+	for _, n := range h.nodes {
+		set = append(set, n)
+	}
+	h.set.Store(&set)
+}
+
+// close stops every node (masters send priority 0 and give their
+// addresses back) and the sync daemons the configuration started.
+func (h *ha) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for name, n := range h.nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.node.Stop(ctx) }()
+		h.logf("gdirector: vrrp instance %s stopping", name)
+	}
+	wg.Wait()
+	h.nodes = map[string]*haNode{}
+	h.storeSet()
+	h.mu.Unlock()
+	close(h.stopSync)
+	<-h.syncDone
+}
+
+// publish computes the addresses held back and gives them to the data
+// plane: those of the instances that are not master and those prepare
+// reserved, less those of the masters.
+func (h *ha) publish() {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	owned := map[netip.Addr]bool{}
+	held := map[netip.Addr]bool{}
+	if p := h.pending.Load(); p != nil {
+		for _, a := range *p {
+			held[a] = true
+		}
+	}
+	if s := h.set.Load(); s != nil {
+		for _, n := range *s {
+			for _, p := range n.cfg.VIPs {
+				if n.owned.Load() {
+					owned[p.Addr()] = true
+				} else {
+					held[p.Addr()] = true
+				}
+			}
+		}
+	}
+	var out []netip.Addr
+	for a := range held {
+		if !owned[a] {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	h.dp.SetStandby(out)
+}
+
+// haOwner is a node's vrrp.Owner: the data plane's standby set.
+type haOwner struct {
+	h *ha
+	n *haNode
+}
+
+func (o haOwner) Acquire([]netip.Prefix) error {
+	o.n.owned.Store(true)
+	o.h.publish()
+	return nil
+}
+
+func (o haOwner) Release([]netip.Prefix) error {
+	o.n.owned.Store(false)
+	o.h.publish()
+	return nil
+}
+
+// States returns each instance's state, by name.
+func (h *ha) States() map[string]vrrp.State {
+	out := map[string]vrrp.State{}
+	if s := h.set.Load(); s != nil {
+		for _, n := range *s {
+			out[n.cfg.Name] = vrrp.State(n.state.Load())
+		}
+	}
+	return out
+}
+
+func (h *ha) poke() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// follow runs the sync daemons as the configuration and the followed
+// instance's state want, off the nodes' goroutines (starting and stopping
+// a daemon opens and closes sockets and waits for its goroutine).
+func (h *ha) follow() {
+	defer close(h.syncDone)
+	var running *config.SyncDaemon // the configuration the daemons run with
+	master := false
+	stop := func() {
+		if running == nil {
+			return
+		}
+		if master {
+			h.syncd.Resync()
+			_ = h.syncd.StopDaemon(ipvssync.Master)
+		}
+		_ = h.syncd.StopDaemon(ipvssync.Backup)
+		h.logf("gdirector: lvs_sync_daemon on %s stopped", running.Interface)
+		running, master = nil, false
+	}
+	for {
+		select {
+		case <-h.stopSync:
+			stop()
+			return
+		case <-h.kick:
+		}
+		h.syncMu.Lock()
+		want, inst := h.syncWant, h.syncInst
+		h.syncMu.Unlock()
+		if running != nil && (want == nil || *want != *running) {
+			stop()
+		}
+		if want == nil {
+			continue
+		}
+		dc := ipvssync.DaemonConfig{Interface: want.Interface, SyncID: want.SyncID, MaxLen: want.MaxLen,
+			Group: want.Group, Port: want.Port, TTL: want.TTL}
+		if running == nil {
+			dc.State = ipvssync.Backup
+			if err := h.syncd.StartDaemon(dc); err != nil {
+				h.logf("gdirector: lvs_sync_daemon: backup: %v", err)
+				continue // retried at the next transition or reload
+			}
+			running = want
+		}
+		wantMaster := inst != nil && vrrp.State(inst.state.Load()) == vrrp.StateMaster
+		switch {
+		case wantMaster && !master:
+			dc.State = ipvssync.Master
+			if err := h.syncd.StartDaemon(dc); err != nil {
+				h.logf("gdirector: lvs_sync_daemon: master: %v", err)
+				continue
+			}
+			master = true
+			h.syncd.Resync()
+			h.logf("gdirector: lvs_sync_daemon: %s is master: sending connections on %s (syncid %d)", want.Instance, want.Interface, want.SyncID)
+		case !wantMaster && master:
+			h.syncd.Resync()
+			if err := h.syncd.StopDaemon(ipvssync.Master); err != nil {
+				h.logf("gdirector: lvs_sync_daemon: stop master: %v", err)
+			}
+			master = false
+			h.logf("gdirector: lvs_sync_daemon: %s is not master: receiving only", want.Instance)
+		}
+	}
+}
+
+// haPrepare and haAbort are the loader's calls of prepare and abort
+// (nothing without HA, as in tests).
+func (c *configLoader) haPrepare(cfg *config.Config) error {
+	if c.ha == nil {
+		_, err := haConfigs(cfg)
+		return err
+	}
+	return c.ha.prepare(cfg)
+}
+
+func (c *configLoader) haAbort() {
+	if c.ha != nil {
+		c.ha.abort()
+	}
+}

@@ -1,0 +1,793 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gdirector/gdirector/ctl"
+	"github.com/gdirector/gdirector/internal/nsutil"
+	rt "github.com/gdirector/gdirector/internal/roottest"
+	"github.com/gdirector/gdirector/lab"
+)
+
+// The HA tests run two directors on the DR lab's one segment:
+//
+//	client 198.51.100.2 ─┐
+//	dir  198.51.100.1 ───┤ bridge
+//	dir2 198.51.100.3 ───┤        (both directors also 203.0.113.1 / .3)
+//	rs1, rs2 ────────────┘        (VIP 192.0.2.10 on lo, arp_ignore)
+//
+// DR rather than NAT: the real servers answer the client directly, so the
+// long stream's data never crosses a director and what a failover can
+// break is exactly the director's part, the client's packets (ACKs and
+// window updates) reaching the right real server through whichever
+// director owns the VIP; a director that loses a connection drops them
+// (not_syn) and the stream stalls, which the test sees. NAT would also need
+// the real servers' gateway as a second VRRP address.
+//
+// Both directors run `gdirector run --config keepalived.conf` with one
+// vrrp_instance (VRRP version 3, 0.2 s adverts), the DR virtual_server and
+// lvs_sync_daemon following the instance.
+
+const (
+	haAdvert   = 200 * time.Millisecond
+	haVIP      = "192.0.2.10"
+	haReqEvery = 50 * time.Millisecond
+	haReqLimit = 250 * time.Millisecond // each short request's timeout
+)
+
+// haDown is Master_Down_Interval of a backup of priority prio (version 3).
+func haDown(prio int) time.Duration {
+	skew := time.Duration((256-prio)*int(haAdvert/(10*time.Millisecond))/256) * 10 * time.Millisecond
+	return 3*haAdvert + skew
+}
+
+func haConf(router string, prio int, notify string) string {
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+    vrrp_version 3
+    lvs_sync_daemon eth0 VI_HA id 42
+}
+vrrp_instance VI_HA {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 0.2
+    virtual_ipaddress {
+        %s/32
+    }
+    notify %s
+}
+virtual_server %s 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 203.0.113.11 80 {
+        weight 1
+    }
+    real_server 203.0.113.12 80 {
+        weight 1
+    }
+}
+`, router, prio, haVIP, notify, haVIP)
+}
+
+// haLab is the DR lab with a second director namespace.
+type haLab struct {
+	*lab.Topology
+	dir2 string
+}
+
+func buildHALab(t *testing.T) *haLab {
+	t.Helper()
+	roottest(t)
+	topo, err := lab.BuildDR(lab.Options{Prefix: labPrefix(), Reals: 2})
+	if err != nil {
+		t.Fatalf("build lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := topo.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+		for _, ns := range topo.Namespaces() {
+			if nsutil.Exists(ns) {
+				t.Errorf("namespace %s left behind", ns)
+			}
+		}
+	})
+	l := &haLab{Topology: topo}
+	if l.dir2, err = topo.AddNamespace("dir2"); err != nil {
+		t.Fatal(err)
+	}
+	d2 := lab.Endpoint{NS: l.dir2, If: "eth0", Addrs: []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.3/24"), netip.MustParsePrefix("203.0.113.3/24")}}
+	if err := topo.AddVeth(d2, lab.Endpoint{NS: topo.SwitchNS, If: "dir2-eth0"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.AddBridgePort(topo.SwitchNS, topo.Bridge, "dir2-eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.StartReals(bin); err != nil {
+		t.Fatalf("start reals: %v", err)
+	}
+	return l
+}
+
+// haDirector is one running gdirector with its notify log.
+type haDirector struct {
+	name, ns, sock, logFile string
+	conf, notify            string
+	proc                    *nsutil.Proc
+	states                  *stateLog
+	stop                    chan struct{}
+	wg                      sync.WaitGroup
+}
+
+func startHADirector(t *testing.T, l *haLab, ns, name string, prio int) *haDirector {
+	t.Helper()
+	dir := t.TempDir()
+	d := &haDirector{name: name, ns: ns, sock: filepath.Join(dir, "ctl.sock"), logFile: filepath.Join(dir, "director.log"),
+		states: &stateLog{}, stop: make(chan struct{})}
+	notify := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(notify, []byte(kaNotify), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(haConf(name, prio, notify)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.conf, d.notify = conf, notify
+	var err error
+	d.proc, err = l.StartLogged(ns, d.logFile, bin, "run", "--iface", "eth0", "--ctl", d.sock, "--config", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lab.WaitReady(ctx, d.sock, d.proc); err != nil {
+		log, _ := os.ReadFile(d.logFile)
+		t.Fatalf("%s: %v\n%s", name, err, log)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			readStates(filepath.Join(dir, "states"), d.states)
+		}
+	}()
+	t.Cleanup(func() {
+		close(d.stop)
+		d.wg.Wait()
+		d.proc.Stop()
+		if t.Failed() {
+			log, _ := os.ReadFile(d.logFile)
+			t.Logf("%s log:\n%s", name, log)
+		}
+	})
+	return d
+}
+
+// readStates loads a notify script's "STATE UNIXNANO" lines into l.
+func readStates(file string, l *stateLog) {
+	data, _ := os.ReadFile(file)
+	var states []string
+	var times []time.Time
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			states, times = append(states, f[0]), append(times, time.Unix(0, ns))
+		}
+	}
+	l.mu.Lock()
+	l.states, l.times = states, times
+	l.mu.Unlock()
+}
+
+func (d *haDirector) ipvsadm(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := lab.Ipvsadm(d.sock, args...)
+	if err != nil {
+		t.Fatalf("%s: ipvsadm %v: %v", d.name, args, err)
+	}
+	return out
+}
+
+// waitDaemons waits until ipvsadm -L --daemon shows the backup sync
+// daemon, and the master one if and only if master.
+func (d *haDirector) waitDaemons(t *testing.T, master bool) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out = d.ipvsadm(t, "-L", "--daemon")
+		if strings.Contains(out, "master sync daemon") == master && strings.Contains(out, "backup sync daemon") {
+			return
+		}
+	}
+	t.Fatalf("%s: sync daemons (want master %v and a backup):\n%s", d.name, master, out)
+}
+
+// kill ends the director as a crash would: SIGKILL, no priority 0.
+func (d *haDirector) kill(t *testing.T) {
+	t.Helper()
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", d.proc.Pid()))
+	if strings.TrimSpace(string(comm)) != "gdirector" {
+		t.Fatalf("pid %d is %q, not gdirector", d.proc.Pid(), comm)
+	}
+	if err := syscall.Kill(d.proc.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shortLoop runs short HTTP requests to the VIP, one every haReqEvery
+// with a timeout of haReqLimit each, until stop (at most 600).
+type shortResult struct {
+	at     time.Time
+	ok     bool
+	server string
+}
+
+func shortLoop(ns string, stop <-chan struct{}) (wait func() []shortResult) {
+	c := nsutil.HTTPClient(ns)
+	c.Timeout = haReqLimit
+	var out []shortResult
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 600; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			at := time.Now()
+			r := shortResult{at: at}
+			resp, err := c.Get("http://" + haVIP + "/")
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				r.ok = err == nil && resp.StatusCode == 200
+				r.server = resp.Header.Get("X-Real-Server")
+			}
+			out = append(out, r)
+			if d := haReqEvery - time.Since(at); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}()
+	return func() []shortResult { <-done; return out }
+}
+
+// outage returns the longest time short requests failed: from the start
+// of the first failed request of a run to the start of the next request
+// that succeeded, and how many failed in all.
+func outage(rs []shortResult) (longest time.Duration, failed int) {
+	var first time.Time
+	for _, r := range rs {
+		if !r.ok {
+			failed++
+			if first.IsZero() {
+				first = r.at
+			}
+			continue
+		}
+		if !first.IsZero() {
+			longest = max(longest, r.at.Sub(first))
+			first = time.Time{}
+		}
+	}
+	if !first.IsZero() {
+		longest = max(longest, rs[len(rs)-1].at.Sub(first)+haReqLimit)
+	}
+	return longest, failed
+}
+
+// firstOK returns the first successful request started after t.
+func firstOK(rs []shortResult, t time.Time) (shortResult, bool) {
+	for _, r := range rs {
+		if r.ok && r.at.After(t) {
+			return r, true
+		}
+	}
+	return shortResult{}, false
+}
+
+// longStream reads /bytes?n=size from the VIP at about rate bytes/s,
+// checking every byte against the pattern; it reports the local port once
+// connected.
+type streamResult struct {
+	got  int64
+	err  error
+	port int
+}
+
+func longStream(ns string, size int64, rate int, portc chan<- int) <-chan streamResult {
+	res := make(chan streamResult, 1)
+	go func() {
+		var r streamResult
+		defer func() { res <- r }()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c, err := nsutil.DialContext(ctx, ns, "tcp4", haVIP+":80")
+		if err != nil {
+			r.err = err
+			close(portc)
+			return
+		}
+		defer c.Close()
+		r.port = c.LocalAddr().(*net.TCPAddr).Port
+		portc <- r.port
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		if _, err := fmt.Fprintf(c, "GET /bytes?n=%d HTTP/1.0\r\nHost: %s\r\n\r\n", size, haVIP); err != nil {
+			r.err = err
+			return
+		}
+		br := bufio.NewReaderSize(c, 64<<10)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				r.err = fmt.Errorf("header: %w", err)
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		buf := make([]byte, 32<<10)
+		chunk := time.Duration(len(buf)) * time.Second / time.Duration(rate)
+		for r.got < size {
+			start := time.Now()
+			n, err := io.ReadFull(br, buf[:min(int64(len(buf)), size-r.got)])
+			for i := 0; i < n; i++ {
+				if buf[i] != lab.PatternByte(r.got+int64(i)) {
+					r.err = fmt.Errorf("byte %d: got %#x, want %#x", r.got+int64(i), buf[i], lab.PatternByte(r.got+int64(i)))
+					return
+				}
+			}
+			r.got += int64(n)
+			if err != nil {
+				r.err = err
+				return
+			}
+			if d := chunk - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		// The server closes after the body: EOF, not a reset.
+		if n, err := br.Read(buf[:1]); n != 0 || !errors.Is(err, io.EOF) {
+			r.err = fmt.Errorf("after the body: %d bytes, %v", n, err)
+		}
+	}()
+	return res
+}
+
+var connLine = regexp.MustCompile(`(?m)^TCP\s+\S+\s+(\S+)\s+(\S+):(\d+)\s+(\S+):(\d+)\s+(\S+):(\d+)`)
+
+// findConn returns the state of the client port's connection in
+// ipvsadm -Lnc output, and its real server.
+func findConn(out string, port int) (state, rs string) {
+	for _, m := range connLine.FindAllStringSubmatch(out, -1) {
+		if m[3] == strconv.Itoa(port) {
+			return m[1], m[6]
+		}
+	}
+	return "", ""
+}
+
+// activeSum returns the ActiveConn total of ipvsadm -Ln and the number
+// of entries of -Lnc in the states that count as active (ESTABLISHED and
+// the handshake states, as current kernels count them).
+func activeSum(t *testing.T, d *haDirector) (active, established int) {
+	t.Helper()
+	for _, line := range strings.Split(d.ipvsadm(t, "-Ln"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 6 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+			n, _ := strconv.Atoi(f[4])
+			active += n
+		}
+	}
+	for _, m := range connLine.FindAllStringSubmatch(d.ipvsadm(t, "-Lnc"), -1) {
+		switch m[1] {
+		case "ESTABLISHED", "SYN_SENT", "SYN_RECV", "SYNACK":
+			established++
+		}
+	}
+	return active, established
+}
+
+// resets counts the TCP resets of the client port in a pcap file.
+func resets(t *testing.T, ns, file string, port int) int {
+	t.Helper()
+	out, _ := run2(ns, "tcpdump", "-nn", "-r", file, fmt.Sprintf("tcp port %d and tcp[tcpflags] & tcp-rst != 0", port))
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " IP ") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHAFailover: client, two gdirector directors, two real servers (DR).
+// A long download (bytes checked end to end, read slowly so that it
+// lasts several seconds and its ACKs and window updates go through the
+// directors) and a loop of short requests run while the master is
+// killed (SIGKILL). The backup must have the long connection from the
+// sync daemon before the kill, take over within Master_Down_Interval plus
+// a margin, and carry the stream on without a reset or a lost byte;
+// short requests may fail only for about the takeover time. Then the old
+// master comes back, preempts, and the stream started before the first
+// failover (still running) survives the fail-back too.
+func TestHAFailover(t *testing.T) {
+	rt.Require(t, "ip", "tcpdump")
+	l := buildHALab(t)
+	d1 := startHADirector(t, l, l.DirectorNS, "gdha1", 150)
+	d1.states.waitState(t, "dir1", "MASTER", 3*time.Second)
+	d2 := startHADirector(t, l, l.dir2, "gdha2", 100)
+	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
+	d2.states.holdState(t, "dir2", "BACKUP", 3*haAdvert)
+	d1.waitDaemons(t, true)
+	d2.waitDaemons(t, false)
+
+	rst := startCapture(t, l.ClientNS, "eth0", "tcp[tcpflags] & tcp-rst != 0")
+	stopShort := make(chan struct{})
+	shortDone := shortLoop(l.ClientNS, stopShort)
+	defer func() {
+		select {
+		case <-stopShort:
+		default:
+			close(stopShort)
+			shortDone()
+		}
+	}()
+	// 28 MiB at 4 MiB/s: about 7 s, across the failover and the fail-back.
+	const size, rate = 28 << 20, 4 << 20
+	portc := make(chan int, 1)
+	streamc := longStream(l.ClientNS, size, rate, portc)
+	port, ok := <-portc
+	if !ok {
+		t.Fatalf("long stream: %v", (<-streamc).err)
+	}
+
+	// The backup has the long connection, established, before the kill.
+	var synced, rsBefore string
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if synced, rsBefore = findConn(d2.ipvsadm(t, "-Lnc"), port); synced == "ESTABLISHED" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if synced != "ESTABLISHED" {
+		t.Fatalf("dir2 has not synced the stream's connection (port %d): state %q\n%s", port, synced, d2.ipvsadm(t, "-Lnc"))
+	}
+	st1, rs1 := findConn(d1.ipvsadm(t, "-Lnc"), port)
+	t.Logf("before the kill: stream port %d on %s, dir1 %s, dir2 %s (synced)", port, rs1, st1, synced)
+	if rs1 != rsBefore {
+		t.Fatalf("dir2 has the stream on %s, dir1 on %s", rsBefore, rs1)
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	// Kill the master.
+	killed := time.Now()
+	d1.kill(t)
+	at := d2.states.waitState(t, "dir2", "MASTER", 5*time.Second)
+	takeover := at.Sub(killed)
+	bound := haDown(100) + 300*time.Millisecond
+	t.Logf("dir1 killed; dir2 MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
+	if takeover > bound {
+		t.Errorf("takeover after %v, more than %v", takeover, bound)
+	}
+	time.Sleep(time.Second)
+	if st, rs := findConn(d2.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || rs != rsBefore {
+		t.Errorf("after takeover dir2 has the stream %s on %s, want ESTABLISHED on %s", st, rs, rsBefore)
+	}
+	d2.waitDaemons(t, true)
+	active, est := activeSum(t, d2)
+	t.Logf("dir2 after takeover: ActiveConn total %d, active entries %d", active, est)
+	if active != est || active < 1 {
+		t.Errorf("dir2 after takeover: ActiveConn %d, active entries %d", active, est)
+	}
+
+	// The old master comes back with its higher priority and preempts.
+	d1.proc.Wait()
+	back := time.Now()
+	d1b := startHADirector(t, l, l.DirectorNS, "gdha1", 150)
+	at = d1b.states.waitState(t, "dir1", "MASTER", 5*time.Second)
+	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
+	t.Logf("dir1 restarted; MASTER again %v after its start", at.Sub(back).Round(time.Millisecond))
+	failback := at
+	time.Sleep(time.Second)
+	if st, rs := findConn(d1b.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || rs != rsBefore {
+		t.Errorf("after fail-back dir1 has the stream %s on %s, want ESTABLISHED on %s\n%s", st, rs, rsBefore, d1b.ipvsadm(t, "-Lnc"))
+	}
+
+	var res streamResult
+	select {
+	case res = <-streamc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("long stream still running 30 s later")
+	}
+	close(stopShort)
+	rs := shortDone()
+	if res.err != nil || res.got != size {
+		t.Errorf("long stream: %d of %d bytes, %v", res.got, size, res.err)
+	} else {
+		t.Logf("long stream: all %d bytes in order, closed with EOF", res.got)
+	}
+	pcap := rst.stop(t)
+	if n := resets(t, l.ClientNS, pcap, port); n != 0 {
+		t.Errorf("%d TCP resets on the long stream", n)
+	}
+
+	// Short requests: the failures are the takeover gap (a request in
+	// flight at the kill can fail too: one timeout more).
+	longest, failed := outage(rs)
+	ok1, found := firstOK(rs, killed)
+	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the kill %v after it (by %s)",
+		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
+	if !found {
+		t.Fatal("no short request succeeded after the kill")
+	}
+	if limit := takeover + haReqLimit + haReqEvery + 100*time.Millisecond; longest > limit {
+		t.Errorf("short requests failed for %v, more than the takeover %v + one request", longest, takeover)
+	}
+	var afterBack int
+	for _, r := range rs {
+		if !r.ok && r.at.After(failback.Add(-haReqLimit)) {
+			afterBack++
+		}
+	}
+	t.Logf("short requests failed around the fail-back: %d", afterBack)
+	if afterBack > 2 {
+		t.Errorf("%d short requests failed at the fail-back", afterBack)
+	}
+	active, est = activeSum(t, d1b)
+	t.Logf("dir1 after fail-back: ActiveConn total %d, active entries %d", active, est)
+	if active != est {
+		t.Errorf("dir1 after fail-back: ActiveConn %d, active entries %d", active, est)
+	}
+
+	// Reload: an unchanged instance keeps running (no transition); a
+	// changed one (dir2's priority) is restarted, as backup, and the
+	// master is not disturbed.
+	d1n, d2n := len(d1b.states.states), len(d2.states.states)
+	for _, d := range []*haDirector{d1b, d2} {
+		if r, err := ctl.CallCmd(d.sock, "reload", nil); err != nil || r.Code != 0 {
+			t.Fatalf("%s: reload: %v %+v", d.name, err, r)
+		}
+	}
+	time.Sleep(3 * haAdvert)
+	if err := os.WriteFile(d2.conf, []byte(haConf("gdha2", 120, d2.notify)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ctl.CallCmd(d2.sock, "reload", nil); err != nil || r.Code != 0 {
+		t.Fatalf("dir2: reload: %v %+v", err, r)
+	}
+	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
+	d1b.states.holdState(t, "dir1", "MASTER", haDown(120)+3*haAdvert)
+	d1b.states.mu.Lock()
+	d1after := len(d1b.states.states)
+	d1b.states.mu.Unlock()
+	d2.states.mu.Lock()
+	d2after := append([]string(nil), d2.states.states[d2n:]...)
+	d2.states.mu.Unlock()
+	t.Logf("reloads: dir1 transitions %d -> %d; dir2 after its priority changed: %v", d1n, d1after, d2after)
+	if d1after != d1n {
+		t.Errorf("dir1 changed state on a reload that changed nothing of its instance")
+	}
+	if len(d2after) != 2 || d2after[0] != "STOP" || d2after[1] != "BACKUP" {
+		t.Errorf("dir2's changed instance: transitions %v, want [STOP BACKUP]", d2after)
+	}
+}
+
+func haKAConf(prio int) string {
+	return fmt.Sprintf(`global_defs {
+    router_id gdhaka
+    vrrp_version 3
+}
+vrrp_instance VI_HA {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 0.2
+    virtual_ipaddress {
+        %s/32
+    }
+    notify NOTIFY
+}
+`, prio, haVIP)
+}
+
+// arpEvent is an ARP reply or gratuitous ARP for the VIP seen by the
+// client, with the MAC address it gives.
+type arpEvent struct {
+	at   time.Time
+	mac  string
+	kind string // "reply" or "garp"
+}
+
+var (
+	arpReplyRE = regexp.MustCompile(`^(\d+\.\d+) (\S+) > .*Reply ` + regexp.QuoteMeta(haVIP) + ` is-at (\S+),`)
+	// tcpdump prints a gratuitous ARP request as "Request who-has VIP
+	// (TARGET-MAC) tell VIP" or, in some versions, "Announcement VIP".
+	arpGARPRE = regexp.MustCompile(`^(\d+\.\d+) (\S+) > .*(?:Announcement ` + regexp.QuoteMeta(haVIP) + `|Request who-has ` + regexp.QuoteMeta(haVIP) + ` (?:\(\S+\) )?tell ` + regexp.QuoteMeta(haVIP) + `),`)
+)
+
+func arpEvents(t *testing.T, ns, file string) []arpEvent {
+	t.Helper()
+	out, _ := run2(ns, "tcpdump", "-tt", "-e", "-nn", "-r", file, "arp")
+	var evs []arpEvent
+	for _, line := range strings.Split(out, "\n") {
+		kind, m := "reply", arpReplyRE.FindStringSubmatch(line)
+		mac := ""
+		if m != nil {
+			mac = m[3]
+		} else if m = arpGARPRE.FindStringSubmatch(line); m != nil {
+			kind, mac = "garp", m[2]
+		} else {
+			continue
+		}
+		sec, _ := strconv.ParseFloat(m[1], 64)
+		evs = append(evs, arpEvent{at: time.Unix(0, int64(sec*1e9)), mac: mac, kind: kind})
+	}
+	return evs
+}
+
+// countARP counts the events from mac within [from, to).
+func countARP(evs []arpEvent, mac string, from, to time.Time) (n int) {
+	for _, e := range evs {
+		if e.mac == mac && !e.at.Before(from) && e.at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHAFailoverKeepalived is the failover with keepalived as the other
+// VRRP node. There is no kernel IPVS here, so keepalived can only do VRRP:
+// its node owns the VIP the keepalived way (on its kernel interface) and
+// serves requests itself (a local HTTP server "ka" on the VIP), while the
+// gdirector node is a full director (vrrp_instance, DR virtual_server,
+// lvs_sync_daemon) of priority 100 whose data plane follows its own VRRP
+// state. What it shows: while keepalived is master the gdirector backup
+// answers no ARP for the VIP and sends no gratuitous ARP (every request is
+// answered by "ka"); when the keepalived node dies (its link goes down and
+// keepalived is killed) gdirector takes over within Master_Down_Interval,
+// announces the VIP and forwards new requests to the real servers; when
+// keepalived comes back with its higher priority and preempts, gdirector
+// gives the VIP back and stops answering for it. What it cannot show: a
+// connection surviving between the two nodes, as keepalived's node has no
+// data plane and no connection table to sync (the long stream across a
+// failover is TestHAFailover's, gdirector to gdirector).
+func TestHAFailoverKeepalived(t *testing.T) {
+	rt.Require(t, "ip", "tcpdump", "keepalived")
+	l := buildHALab(t)
+	kaNS := l.DirectorNS
+	kaMAC, gdMAC := macOf(t, kaNS, "eth0").String(), macOf(t, l.dir2, "eth0").String()
+	if _, err := l.Start(kaNS, bin, "serve", "http", "--listen", "0.0.0.0:80", "--name", "ka"); err != nil {
+		t.Fatal(err)
+	}
+	ka := startKA(t, kaNS, haKAConf(200))
+	ka.log.waitState(t, "keepalived", "MASTER", 5*time.Second)
+	gd := startHADirector(t, l, l.dir2, "gdha2", 100)
+	gd.states.waitState(t, "gdirector", "BACKUP", 3*time.Second)
+	gd.states.holdState(t, "gdirector", "BACKUP", 3*haAdvert)
+
+	arp := startCapture(t, l.ClientNS, "eth0", "arp")
+	run2(l.ClientNS, "ip", "neigh", "flush", "to", haVIP)
+	started := time.Now()
+	stopShort := make(chan struct{})
+	shortDone := shortLoop(l.ClientNS, stopShort)
+	stopped := false
+	defer func() {
+		if !stopped {
+			close(stopShort)
+			shortDone()
+		}
+	}()
+	time.Sleep(time.Second)
+	// The keepalived node dies: off the network, keepalived killed, and
+	// (as after a reboot) the VIP gone from its interface.
+	killed := time.Now()
+	run(t, kaNS, 5*time.Second, "ip", "link", "set", "eth0", "down")
+	ka.kill(t)
+	run2(kaNS, "ip", "addr", "del", haVIP+"/32", "dev", "eth0") // keepalived may have removed it (FAULT on link down)
+	at := gd.states.waitState(t, "gdirector", "MASTER", 5*time.Second)
+	takeover := at.Sub(killed)
+	bound := haDown(100) + 300*time.Millisecond
+	t.Logf("keepalived node down; gdirector MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
+	if takeover > bound {
+		t.Errorf("takeover after %v, more than %v", takeover, bound)
+	}
+	time.Sleep(time.Second)
+
+	// keepalived comes back and preempts.
+	run(t, kaNS, 5*time.Second, "ip", "link", "set", "eth0", "up")
+	back := time.Now()
+	ka = startKA(t, kaNS, haKAConf(200))
+	kaAt := ka.log.waitState(t, "keepalived", "MASTER", 5*time.Second)
+	gdAt := gd.states.waitState(t, "gdirector", "BACKUP", 3*time.Second)
+	t.Logf("keepalived restarted: MASTER %v after its start; gdirector BACKUP %v after that",
+		kaAt.Sub(back).Round(time.Millisecond), gdAt.Sub(kaAt).Round(time.Millisecond))
+	time.Sleep(time.Second)
+	run2(l.ClientNS, "ip", "neigh", "flush", "to", haVIP) // ask again: only keepalived's node may answer
+	time.Sleep(500 * time.Millisecond)
+	close(stopShort)
+	rs := shortDone()
+	stopped = true
+	evs := arpEvents(t, l.ClientNS, arp.stop(t))
+
+	// Who answered, when.
+	var before, during, after map[string]int = map[string]int{}, map[string]int{}, map[string]int{}
+	for _, r := range rs {
+		if !r.ok {
+			continue
+		}
+		switch {
+		case r.at.Before(killed):
+			before[r.server]++
+		case r.at.After(at) && r.at.Before(back):
+			during[r.server]++
+		case r.at.After(gdAt.Add(500 * time.Millisecond)):
+			after[r.server]++
+		}
+	}
+	t.Logf("short requests answered: before the failure %v, gdirector master %v, after the fail-back %v", before, during, after)
+	if len(before) != 1 || before["ka"] == 0 {
+		t.Errorf("before the failure, answers from %v, want only ka", before)
+	}
+	if during["ka"] != 0 || during["rs1"]+during["rs2"] == 0 {
+		t.Errorf("with gdirector master, answers from %v, want rs1/rs2 only", during)
+	}
+	if len(after) != 1 || after["ka"] == 0 {
+		t.Errorf("after the fail-back, answers from %v, want only ka", after)
+	}
+	longest, failed := outage(rs)
+	ok1, _ := firstOK(rs, killed)
+	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the failure %v after it (by %s)",
+		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
+
+	// ARP: gdirector silent for the VIP while backup, announcing it on
+	// takeover; keepalived's node answering before and after.
+	gdBefore := countARP(evs, gdMAC, started, killed)
+	gdTakeover := countARP(evs, gdMAC, killed, back)
+	gdAfter := countARP(evs, gdMAC, gdAt.Add(100*time.Millisecond), time.Now())
+	kaBefore, kaAfter := countARP(evs, kaMAC, started, killed), countARP(evs, kaMAC, kaAt, time.Now())
+	if t.Failed() {
+		out, _ := run2(l.ClientNS, "tcpdump", "-tt", "-e", "-nn", "-r", arp.file, "arp")
+		t.Logf("client ARP capture:\n%s", out)
+	}
+	t.Logf("ARP for %s seen by the client: gdirector (%s) %d while backup, %d as master, %d after the fail-back; keepalived node (%s) %d before, %d after",
+		haVIP, gdMAC, gdBefore, gdTakeover, gdAfter, kaMAC, kaBefore, kaAfter)
+	if gdBefore != 0 || gdAfter != 0 {
+		t.Errorf("gdirector answered or announced the VIP as backup (%d before the failure, %d after the fail-back)", gdBefore, gdAfter)
+	}
+	if gdTakeover == 0 {
+		t.Error("gdirector did not announce the VIP on takeover")
+	}
+	if kaBefore == 0 || kaAfter == 0 {
+		t.Errorf("the keepalived node's ARP for the VIP: %d before, %d after", kaBefore, kaAfter)
+	}
+}

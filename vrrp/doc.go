@@ -1,0 +1,74 @@
+// Package vrrp is the Virtual Router Redundancy Protocol for gdirector's
+// high availability: VRRP version 2 (RFC 3768, IPv4) and version 3 (RFC
+// 5798, IPv4 and IPv6), compatible on the wire with keepalived's
+// vrrp_instance.
+//
+// It has three layers, each usable alone:
+//
+//   - The wire codec (Advert, Decode, DecodeIPv4, Advert.Append,
+//     AppendIPv4) and the receiver's checks against the local instance
+//     (Expect.Check).
+//   - Machine, the RFC state machine (Initialize, Backup, Master) as a pure
+//     type: no sockets, no goroutines, no clock of its own. It is fed
+//     events with the time they happened (Startup, Advert, Tick, Shutdown,
+//     SetPriority) and reports what to do through hooks (send an advert,
+//     a state transition). Deadline says when it next needs a Tick.
+//   - Node, one virtual router on one interface: raw IP sockets (protocol
+//     112) bound to the device, multicast 224.0.0.18 / ff02::12 or unicast
+//     peers, adverts every interval, the virtual addresses taken and given
+//     back through an Owner the daemon supplies, gratuitous ARP or
+//     unsolicited neighbour advertisements on takeover, and keepalived's
+//     notify scripts.
+//
+// # Wire format and checksums
+//
+// Version 2 carries an 8-bit advertisement interval in seconds, an
+// authentication type and 8 bytes of authentication data after the
+// addresses; type 1 (simple text password, keepalived's auth_type PASS)
+// is checked, type 2 (IP AH) is refused. Its checksum covers the VRRP
+// message only.
+//
+// Version 3 carries a 12-bit interval in centiseconds and no
+// authentication. RFC 5798 §5.2.8 puts a pseudo-header in its checksum
+// (RFC 2460's for IPv6; for IPv4 the RFC 768 layout: source, destination,
+// zero, protocol 112, length). keepalived computes it with the IPv4
+// pseudo-header too, over the destination actually written in the IP
+// header, so a unicast advert's checksum depends on the peer it is sent to
+// (its unicast_chksum_compat knob, the old behaviour of always using
+// 224.0.0.18, is not needed against keepalived 2.2.7 and is not offered).
+// Cisco, FRR and RFC 9568 leave the IPv4 pseudo-header out, as keepalived
+// does with v3_checksum_as_v2. The encoder takes the choice as
+// Advert.NoPseudoHeader (false by default: keepalived's and RFC 5798's
+// way); the decoder accepts either for IPv4 version 3 and records which one
+// matched, so that Append(Decode(x)) gives x back byte for byte.
+//
+// keepalived's vrrp_strict (global) forbids authentication and unicast
+// peers and, unless an instance has accept, drops traffic to the virtual
+// addresses in a backup and a master that is not the address owner. Here
+// the Owner decides what a node answers: a node in Backup never owns the
+// addresses, and a master always accepts (as keepalived without
+// vrrp_strict, or with accept); Config.Strict only applies the
+// configuration restrictions.
+//
+// # Receiving
+//
+// Expect.Check applies the receiver's rules of RFC 3768 §7.1 and RFC 5798
+// §7.1 as keepalived applies them: the IPv4 TTL or IPv6 hop limit must be
+// 255 (for unicast peers keepalived, and so this package, does not check
+// it, as a routed unicast advert has a lower one), the version and VRID
+// must be the instance's, the count of addresses must equal the number of
+// virtual addresses configured, a version 2 authentication type and
+// password must match, and a version 2 advert interval must equal the
+// local one (a mismatch is dropped, as two masters would otherwise share
+// a VRID). A version 3 interval is learnt from the master (Master_Adver_Interval).
+//
+// # Timers
+//
+// Skew_Time is (256-Priority)/256 seconds in version 2 and
+// ((256-Priority)*Master_Adver_Interval)/256 centiseconds in version 3;
+// Master_Down_Interval is 3*interval + Skew_Time. A master that shuts down
+// sends an advert of priority 0, on which a backup takes over after
+// Skew_Time only. Priority 255 is the address owner, which starts as
+// master. On equal priorities the higher primary address (the advert's IP
+// source) wins.
+package vrrp

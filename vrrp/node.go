@@ -1,0 +1,427 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Owner takes and gives back the virtual addresses: the daemon answers
+// ARP/NDP for them (and accepts their traffic) only between Acquire and
+// Release. A node calls Acquire on becoming master and Release on leaving
+// master (and on Stop); calls never overlap for one node.
+type Owner interface {
+	Acquire(vips []netip.Prefix) error
+	Release(vips []netip.Prefix) error
+}
+
+// Options are a Node's collaborators. All are optional.
+type Options struct {
+	// Owner takes the virtual addresses (nil: nobody; the node only
+	// elects).
+	Owner Owner
+	// Logf logs (nil: silent).
+	Logf func(format string, args ...any)
+	// OnTransition is called after each transition, after the Owner and
+	// the announcements, from the node's goroutine: it must not block.
+	OnTransition func(Transition)
+	// Announce is how many gratuitous ARPs / unsolicited NAs are sent for
+	// every address on takeover (0: 5, keepalived's garp_master_repeat),
+	// AnnounceGap the pause between them (0: 10 ms).
+	Announce    int
+	AnnounceGap time.Duration
+	// Shell runs notify scripts (nil: /bin/sh).
+	Shell string
+}
+
+// Stats are a node's counters.
+type Stats struct {
+	AdvertsSent, AdvertsReceived uint64
+	// Dropped counts received datagrams refused by decoding or by the
+	// receiver's checks; Errors failed sends and Owner calls.
+	Dropped, Errors uint64
+	Transitions     uint64
+}
+
+// Node runs one virtual router on one interface.
+type Node struct {
+	cfg    Config
+	opt    Options
+	expect Expect
+	wire   uint16
+
+	sock   *rawSocket
+	ann    *announcer
+	src    netip.Addr
+	m      *Machine
+	rx     chan rxAdvert
+	ctl    chan func(time.Time)
+	done   chan struct{}
+	closed chan struct{}
+	wg     sync.WaitGroup
+	notify sync.WaitGroup
+
+	state                              atomic.Int32
+	sent, recv, dropped, errs, changes atomic.Uint64
+	ipID                               uint16
+	buf                                []byte
+	stopOnce                           sync.Once
+	started                            bool
+}
+
+type rxAdvert struct {
+	at       time.Time
+	src      netip.Addr
+	prio     uint8
+	interval time.Duration
+}
+
+// NewNode checks cfg and returns a node that is not started.
+func NewNode(cfg Config, opt Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	wire, _ := WireInterval(cfg.Version, cfg.AdvertInt)
+	n := &Node{cfg: cfg, opt: opt, wire: wire}
+	if n.opt.Logf == nil {
+		n.opt.Logf = func(string, ...any) {}
+	}
+	if n.opt.Announce <= 0 {
+		n.opt.Announce = 5
+	}
+	if n.opt.AnnounceGap <= 0 {
+		n.opt.AnnounceGap = 10 * time.Millisecond
+	}
+	if n.opt.Shell == "" {
+		n.opt.Shell = "/bin/sh"
+	}
+	n.expect = Expect{Version: cfg.Version, VRID: cfg.VRID, NumAddrs: len(cfg.VIPs), Interval: wire, Unicast: len(cfg.Peers) > 0}
+	if cfg.AuthPass != "" {
+		n.expect.AuthType = AuthPass
+		copy(n.expect.Password[:], cfg.AuthPass)
+	}
+	return n, nil
+}
+
+// Config returns the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Start opens the sockets in the calling goroutine's network namespace
+// (run it on a thread switched into the namespace, e.g. with nsutil.Do, to
+// serve another one), then runs the node in goroutines of its own: the
+// Startup event happens before Start returns.
+func (n *Node) Start() error {
+	if n.started {
+		return errors.New("vrrp: node already started")
+	}
+	ifi, err := net.InterfaceByName(n.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("vrrp: interface %s: %w", n.cfg.Interface, err)
+	}
+	fam := n.cfg.Family()
+	n.src = n.cfg.Source
+	if !n.src.IsValid() {
+		if n.src, err = primaryAddr(ifi, fam); err != nil {
+			return err
+		}
+	}
+	n.m, err = NewMachine(Params{
+		Version: n.cfg.Version, Priority: n.cfg.Priority, Interval: n.cfg.AdvertInt,
+		Preempt: n.cfg.Preempt, PreemptDelay: n.cfg.PreemptDelay, Primary: n.src,
+	}, Hooks{Advertise: n.advertise, Transition: n.transition})
+	if err != nil {
+		return err
+	}
+	if n.sock, err = openRaw(ifi, fam, n.src, len(n.cfg.Peers) == 0); err != nil {
+		return err
+	}
+	if n.ann, err = openAnnouncer(ifi, fam); err != nil {
+		n.sock.close()
+		return err
+	}
+	n.started = true
+	n.rx = make(chan rxAdvert, 64)
+	n.ctl = make(chan func(time.Time))
+	n.done = make(chan struct{})
+	n.closed = make(chan struct{})
+	n.opt.Logf("vrrp %s: starting on %s, VRID %d, priority %d, version %d, from %v", n.cfg.Name, ifi.Name, n.cfg.VRID, n.cfg.Priority, n.cfg.Version, n.src)
+	n.m.Startup(time.Now())
+	n.wg.Add(2)
+	go n.readLoop()
+	go n.run()
+	return nil
+}
+
+// State returns the node's current state.
+func (n *Node) State() State { return State(n.state.Load()) }
+
+// Source returns the node's primary address (valid once started).
+func (n *Node) Source() netip.Addr { return n.src }
+
+// Stats returns the counters.
+func (n *Node) Stats() Stats {
+	return Stats{AdvertsSent: n.sent.Load(), AdvertsReceived: n.recv.Load(), Dropped: n.dropped.Load(),
+		Errors: n.errs.Load(), Transitions: n.changes.Load()}
+}
+
+// SetPriority changes the priority (1..255) of a running node.
+func (n *Node) SetPriority(prio uint8) error {
+	if !n.started {
+		return errors.New("vrrp: node not started")
+	}
+	errc := make(chan error, 1)
+	select {
+	case n.ctl <- func(now time.Time) { errc <- n.m.SetPriority(now, prio) }:
+		return <-errc
+	case <-n.closed:
+		return errors.New("vrrp: node stopped")
+	}
+}
+
+// Stop shuts the node down: a master sends an advert of priority 0 (so a
+// backup takes over after its skew time) and releases the addresses; the
+// stop script runs; the sockets are closed. It waits up to ctx for
+// running notify scripts.
+func (n *Node) Stop(ctx context.Context) error {
+	if !n.started {
+		return nil
+	}
+	n.stopOnce.Do(func() {
+		close(n.done)
+		n.wg.Wait()
+		n.ann.close()
+	})
+	waited := make(chan struct{})
+	go func() { n.notify.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("vrrp: notify scripts still running: %w", ctx.Err())
+	}
+}
+
+// run is the node's event loop: the only goroutine that touches the
+// Machine.
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.closed)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d := n.m.Deadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+		}
+		select {
+		case ad := <-n.rx:
+			n.m.Advert(ad.at, ad.src, ad.prio, ad.interval)
+		case <-timer.C:
+			n.m.Tick(time.Now())
+		case f := <-n.ctl:
+			f(time.Now())
+		case <-n.done:
+			n.m.Shutdown(time.Now())
+			n.sock.close()
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// readLoop reads, decodes and checks datagrams and hands valid adverts to
+// run.
+func (n *Node) readLoop() {
+	defer n.wg.Done()
+	buf := make([]byte, 2048)
+	for {
+		r, err := n.sock.read(buf)
+		if err != nil {
+			select {
+			case <-n.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.dropped.Add(1)
+			continue
+		}
+		at := time.Now()
+		var ad Advert
+		if n.sock.fam == 4 {
+			var h IPv4Header
+			ad, h, err = DecodeIPv4(r.msg)
+			r.src, r.dst, r.ttl = h.Src, h.Dst, int(h.TTL)
+		} else {
+			ad, err = Decode(r.msg, r.src, r.dst)
+		}
+		if err == nil && r.src == n.src {
+			continue // our own
+		}
+		if err == nil && len(n.cfg.Peers) > 0 && !n.isPeer(r.src) {
+			err = fmt.Errorf("vrrp: advert from %v, not a unicast peer", r.src)
+		}
+		if err == nil {
+			err = n.expect.Check(&ad, r.ttl)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrOtherVRID) {
+				n.dropped.Add(1)
+				n.opt.Logf("vrrp %s: dropped a datagram from %v: %v", n.cfg.Name, r.src, err)
+			}
+			continue
+		}
+		n.recv.Add(1)
+		select {
+		case n.rx <- rxAdvert{at: at, src: r.src, prio: ad.Priority, interval: ad.IntervalDuration()}:
+		case <-n.done:
+			return
+		}
+	}
+}
+
+func (n *Node) isPeer(a netip.Addr) bool {
+	for _, p := range n.cfg.Peers {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}
+
+// advertise is the Machine's Advertise hook.
+func (n *Node) advertise(prio uint8) {
+	ad := Advert{Version: n.cfg.Version, VRID: n.cfg.VRID, Priority: prio, Interval: n.wire,
+		NoPseudoHeader: n.cfg.V3ChecksumAsV2}
+	for _, p := range n.cfg.VIPs {
+		ad.Addrs = append(ad.Addrs, p.Addr())
+	}
+	if n.cfg.AuthPass != "" {
+		ad.SetPassword(n.cfg.AuthPass)
+	}
+	dsts := n.cfg.Peers
+	if len(dsts) == 0 {
+		dsts = []netip.Addr{GroupIPv4}
+		if n.sock.fam == 6 {
+			dsts = []netip.Addr{GroupIPv6}
+		}
+	}
+	n.ipID++
+	for _, dst := range dsts {
+		var err error
+		if n.sock.fam == 4 {
+			n.buf, err = AppendIPv4(n.buf[:0], &ad, IPv4Header{Src: n.src, Dst: dst, TTL: TTL, ID: n.ipID})
+		} else {
+			n.buf, err = ad.Append(n.buf[:0], n.src, dst)
+		}
+		if err == nil {
+			err = n.sock.write(n.buf, dst)
+		}
+		if err != nil {
+			n.errs.Add(1)
+			n.opt.Logf("vrrp %s: advert to %v: %v", n.cfg.Name, dst, err)
+			continue
+		}
+		n.sent.Add(1)
+	}
+}
+
+// transition is the Machine's Transition hook.
+func (n *Node) transition(t Transition) {
+	n.state.Store(int32(t.To))
+	n.changes.Add(1)
+	n.opt.Logf("vrrp %s: %v -> %v (%s)", n.cfg.Name, t.From, t.To, t.Reason)
+	if t.From == StateMaster && n.opt.Owner != nil {
+		if err := n.opt.Owner.Release(n.cfg.VIPs); err != nil {
+			n.errs.Add(1)
+			n.opt.Logf("vrrp %s: release addresses: %v", n.cfg.Name, err)
+		}
+	}
+	if t.To == StateMaster {
+		if n.opt.Owner != nil {
+			if err := n.opt.Owner.Acquire(n.cfg.VIPs); err != nil {
+				n.errs.Add(1)
+				n.opt.Logf("vrrp %s: acquire addresses: %v", n.cfg.Name, err)
+			}
+		}
+		n.announceBurst()
+	}
+	switch t.To {
+	case StateMaster:
+		n.runScript(n.cfg.Notify.Master, "MASTER")
+	case StateBackup:
+		n.runScript(n.cfg.Notify.Backup, "BACKUP")
+	case StateInit:
+		n.runScript(n.cfg.Notify.Stop, "STOP")
+	}
+	if n.opt.OnTransition != nil {
+		n.opt.OnTransition(t)
+	}
+}
+
+// announceBurst sends the first announcement now and the repeats from a
+// goroutine (bounded by Announce).
+func (n *Node) announceBurst() {
+	if err := n.ann.announce(n.cfg.VIPs); err != nil {
+		n.errs.Add(1)
+		n.opt.Logf("vrrp %s: %v", n.cfg.Name, err)
+	}
+	if n.opt.Announce <= 1 {
+		return
+	}
+	n.notify.Add(1)
+	go func() {
+		defer n.notify.Done()
+		for i := 1; i < n.opt.Announce; i++ {
+			select {
+			case <-time.After(n.opt.AnnounceGap):
+			case <-n.done:
+				return
+			}
+			if n.State() != StateMaster {
+				return
+			}
+			_ = n.ann.announce(n.cfg.VIPs)
+		}
+	}()
+}
+
+// runScript starts the state's script, then the generic one with
+// keepalived's arguments; it does not wait for them.
+func (n *Node) runScript(script, state string) {
+	prio := strconv.Itoa(int(n.m.Priority()))
+	if script != "" {
+		n.start(exec.Command(n.opt.Shell, "-c", script))
+	}
+	if n.cfg.Notify.Any != "" {
+		n.start(exec.Command(n.opt.Shell, "-c", n.cfg.Notify.Any+` "$@"`, "notify", "INSTANCE", n.cfg.Name, state, prio))
+	}
+}
+
+func (n *Node) start(cmd *exec.Cmd) {
+	if err := cmd.Start(); err != nil {
+		n.errs.Add(1)
+		n.opt.Logf("vrrp %s: notify script: %v", n.cfg.Name, err)
+		return
+	}
+	n.notify.Add(1)
+	go func() {
+		defer n.notify.Done()
+		if err := cmd.Wait(); err != nil {
+			n.opt.Logf("vrrp %s: notify script %q: %v", n.cfg.Name, cmd.Args, err)
+		}
+	}()
+}
