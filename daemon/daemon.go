@@ -10,7 +10,8 @@
 // socket's BPF filter to the frames the director handles: ARP, packets to a
 // VIP, and packets from a real server. On raw interfaces it also keeps a
 // blackhole route in the host kernel for each owned address (VIPs, FullNAT
-// local addresses), so that the kernel drops its own copy of their traffic
+// local addresses, the addresses of VRRP instances, see ha.go), so that
+// the kernel drops its own copy of their traffic
 // silently instead of answering it (route.Blackholes); they are removed on
 // exit. For IPv6 owned addresses it joins their solicited-node multicast
 // groups on every interface, so NICs that filter multicast still deliver
@@ -300,6 +301,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	var filterMu sync.Mutex
 	warned := map[*vs.Dest]bool{}
+	var syncHost func()
 	onChange := func(t *vs.Table) {
 		dp.TableChanged(t)
 		for _, s := range t.Services {
@@ -310,9 +312,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 				}
 			}
 		}
+		syncHost()
+	}
+	// syncHost makes the host follow the owned addresses, the table's and
+	// the VRRP instances' (see ha.go): blackhole routes, socket filters,
+	// multicast memberships.
+	syncHost = func() {
 		filterMu.Lock()
 		defer filterMu.Unlock()
-		vips, rips := Addresses(t)
+		vips, rips := Addresses(table.Load())
+		vips = withOwned(vips, dp.Owned())
 		if holes != nil {
 			if err := holes.Sync(vips); err != nil {
 				logf("gdirector: %v", err)
@@ -350,6 +359,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	syncd := &ipvssync.Daemons{Table: &table, Conns: conns, Clock: clock.Real{}, Logf: logf}
 	defer syncd.Close()
 	hav := newHA(dp, syncd, logf)
+	hav.place, hav.onOwned = ifacePlacer(opt.Ifaces), syncHost
 	defer hav.close()
 	// The health engine keeps the table equal to the configuration as
 	// the checks find its real servers (only with --config).
@@ -387,7 +397,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	defer stopMetrics()
-	stopStatus, err := startStatus(ctx, statusLn, statusConfig(mgr, conns, health), logf)
+	// One packet trace hub: gdirector trace's streams and the status page
+	// (while viewed) subscribe to it; the data plane has a tracer only
+	// while someone does.
+	traceHub := trace.NewHub(dp.SetTracer, clock.Real{}.Now, 0)
+	stopStatus, err := startStatus(ctx, statusLn, statusConfig(mgr, conns, health, traceHub), logf)
 	if err != nil {
 		return err
 	}
@@ -428,7 +442,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}}
 	// gdirector trace: a stream on the control socket only (not the API).
 	mux.StreamHandlers = map[string]ctl.StreamHandler{
-		"trace": traceHandler(trace.NewHub(dp.SetTracer, clock.Real{}.Now, 0)),
+		"trace": traceHandler(traceHub),
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- mux.Serve(ctx, opt.CtlPath, ready...) }()

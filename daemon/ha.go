@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gdirector/gdirector/config"
+	"github.com/gdirector/gdirector/datapath"
 	"github.com/gdirector/gdirector/ipvssync"
 	"github.com/gdirector/gdirector/vrrp"
 )
@@ -24,15 +26,23 @@ import (
 // Address ownership. A virtual address of a VRRP instance belongs to the
 // data plane only while the instance is master: the node's Owner
 // (haOwner) marks the instance's addresses owned on Acquire and held back
-// on Release, and the daemon hands the data plane the addresses held back
-// (datapath.Director.SetStandby), which neither answers ARP/NDP for them
-// nor opens connections to them, whether or not a virtual_server uses
-// them. The node sends the gratuitous ARPs / unsolicited neighbour
-// advertisements on takeover; the data plane does not announce an address
-// that becomes owned through SetStandby, so nothing is sent twice. Before
-// a configuration is applied, the addresses of the instances it adds are
-// held back (prepare), so a starting backup never answers for, or
-// announces, a VIP its services use.
+// on Release, and the daemon hands the data plane every VRRP address and
+// the ones held back (datapath.Director.SetOwned), which neither answers
+// ARP/NDP for them nor opens connections to them while they are held
+// back. An address a virtual_server uses is owned as a service's VIP; any
+// other (an LVS-NAT pair's floating gateway of the real servers, on the
+// real-server interface) is owned as an extra address: while master the
+// data plane answers ARP/NDP for it on the served interface it is placed
+// on (the address's dev when that is a served interface, else the one
+// whose subnet holds it, else every one) and ICMP echo to it, and the
+// host kernel gets a blackhole route for it like for a VIP (daemon.go), so
+// it never answers for it either. The node sends the gratuitous ARPs /
+// unsolicited neighbour advertisements on takeover on the instance's
+// interface; an address placed elsewhere is announced by the data plane
+// on its own interfaces (Director.Announce, skipping the instance's), so
+// nothing is sent twice. Before a configuration is applied, the addresses
+// of the instances it adds are held back (prepare), so a starting backup
+// never answers for, or announces, an address its instances carry.
 //
 // Reload: an instance whose settings did not change keeps running (and
 // keeps its state); a changed one is stopped (a master sends priority 0,
@@ -54,9 +64,17 @@ import (
 // whole table again before stopping: the node that preempted it learns
 // every established connection a few milliseconds after its takeover.
 type ha struct {
-	dp    interface{ SetStandby([]netip.Addr) }
+	dp    haDataPlane
 	syncd *ipvssync.Daemons
 	logf  func(string, ...any)
+	// place returns the served interface an address of a vrrp_instance
+	// (with its dev, "" if none) is answered on, "" for every one; nil:
+	// its dev. onOwned is called after the set of VRRP addresses handed
+	// to the data plane changed (the daemon's blackhole routes and
+	// socket filters follow it); nil: nothing. Both are set before the
+	// first prepare.
+	place   func(a netip.Addr, dev string) string
+	onOwned func()
 
 	// mu orders prepare/apply/abort/close (the configuration loader's
 	// lock is held around them too).
@@ -70,6 +88,12 @@ type ha struct {
 	pubMu   sync.Mutex
 	set     atomic.Pointer[[]*haNode] // the running nodes
 	pending atomic.Pointer[[]netip.Addr]
+	// placed maps every address of the configurations prepared so far
+	// to its interface (place's answer); lastOwned is what publish last
+	// handed over (pubMu).
+	placed     atomic.Pointer[map[netip.Addr]string]
+	lastOwned  []datapath.OwnedAddr
+	announcing sync.WaitGroup // Acquire's repeated announcements
 
 	kick     chan struct{} // the sync follower has work
 	stopSync chan struct{}
@@ -87,7 +111,14 @@ type haNode struct {
 	state atomic.Int32 // vrrp.State, as of the last transition
 }
 
-func newHA(dp interface{ SetStandby([]netip.Addr) }, syncd *ipvssync.Daemons, logf func(string, ...any)) *ha {
+// haDataPlane is what the VRRP instances drive of the data plane
+// (datapath.Director).
+type haDataPlane interface {
+	SetOwned(extra []datapath.OwnedAddr, standby []netip.Addr)
+	Announce(addrs []netip.Addr, skip string)
+}
+
+func newHA(dp haDataPlane, syncd *ipvssync.Daemons, logf func(string, ...any)) *ha {
 	h := &ha{dp: dp, syncd: syncd, logf: logf, nodes: map[string]*haNode{},
 		kick: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
 	go h.follow()
@@ -133,6 +164,7 @@ func (h *ha) prepare(cfg *config.Config) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.placeAddrs(cfg, true)
 	var held []netip.Addr
 	for name, c := range want {
 		if n := h.nodes[name]; n != nil && reflect.DeepEqual(n.cfg, c) {
@@ -163,6 +195,7 @@ func (h *ha) apply(cfg *config.Config) error {
 	if h.closed {
 		return nil
 	}
+	h.placeAddrs(cfg, false)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
@@ -262,6 +295,7 @@ func (h *ha) close() {
 		h.logf("gdirector: vrrp instance %s stopping", name)
 	}
 	wg.Wait()
+	h.announcing.Wait()
 	h.nodes = map[string]*haNode{}
 	h.storeSet()
 	h.mu.Unlock()
@@ -269,22 +303,51 @@ func (h *ha) close() {
 	<-h.syncDone
 }
 
-// publish computes the addresses held back and gives them to the data
-// plane: those of the instances that are not master and those prepare
-// reserved, less those of the masters.
+// placeAddrs records where cfg's VRRP addresses are answered (keeping
+// the earlier placements when merge: a prepared configuration may still be
+// refused); h.mu is held.
+func (h *ha) placeAddrs(cfg *config.Config, merge bool) {
+	m := map[netip.Addr]string{}
+	if old := h.placed.Load(); merge && old != nil {
+		for a, dev := range *old {
+			m[a] = dev
+		}
+	}
+	if cfg != nil {
+		for i := range cfg.VRRP {
+			for _, v := range cfg.VRRP[i].VIPs {
+				a := v.Prefix.Addr()
+				if h.place != nil {
+					m[a] = h.place(a, v.Dev)
+				} else {
+					m[a] = v.Dev
+				}
+			}
+		}
+	}
+	h.placed.Store(&m)
+}
+
+// publish hands the data plane every address of the running (and
+// prepared) instances, and those held back: the addresses of the
+// instances that are not master and those prepare reserved, less those of
+// the masters.
 func (h *ha) publish() {
 	h.pubMu.Lock()
 	defer h.pubMu.Unlock()
 	owned := map[netip.Addr]bool{}
 	held := map[netip.Addr]bool{}
+	all := map[netip.Addr]bool{}
 	if p := h.pending.Load(); p != nil {
 		for _, a := range *p {
 			held[a] = true
+			all[a] = true
 		}
 	}
 	if s := h.set.Load(); s != nil {
 		for _, n := range *s {
 			for _, p := range n.cfg.VIPs {
+				all[p.Addr()] = true
 				if n.owned.Load() {
 					owned[p.Addr()] = true
 				} else {
@@ -300,7 +363,22 @@ func (h *ha) publish() {
 		}
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
-	h.dp.SetStandby(out)
+	var placed map[netip.Addr]string
+	if p := h.placed.Load(); p != nil {
+		placed = *p
+	}
+	extra := make([]datapath.OwnedAddr, 0, len(all))
+	for a := range all {
+		extra = append(extra, datapath.OwnedAddr{Addr: a, Dev: placed[a]})
+	}
+	slices.SortFunc(extra, func(a, b datapath.OwnedAddr) int { return a.Addr.Compare(b.Addr) })
+	h.dp.SetOwned(extra, out)
+	if !slices.Equal(extra, h.lastOwned) {
+		h.lastOwned = extra
+		if h.onOwned != nil {
+			h.onOwned()
+		}
+	}
 }
 
 // haOwner is a node's vrrp.Owner: the data plane's standby set.
@@ -309,9 +387,37 @@ type haOwner struct {
 	n *haNode
 }
 
-func (o haOwner) Acquire([]netip.Prefix) error {
+// haAnnounce and haAnnounceGap repeat the data plane's announcements of
+// the addresses the node does not announce, as the node repeats its own
+// (vrrp.Options.Announce).
+const (
+	haAnnounce    = 5
+	haAnnounceGap = 10 * time.Millisecond
+)
+
+func (o haOwner) Acquire(vips []netip.Prefix) error {
 	o.n.owned.Store(true)
 	o.h.publish()
+	// The node announces on its interface; addresses answered on other
+	// interfaces (the real servers' gateway of a NAT pair) are
+	// announced there by the data plane.
+	addrs := make([]netip.Addr, len(vips))
+	for i, p := range vips {
+		addrs[i] = p.Addr()
+	}
+	skip := o.n.cfg.Interface
+	o.h.dp.Announce(addrs, skip)
+	o.h.announcing.Add(1)
+	go func() {
+		defer o.h.announcing.Done()
+		for i := 1; i < haAnnounce; i++ {
+			time.Sleep(haAnnounceGap)
+			if !o.n.owned.Load() {
+				return
+			}
+			o.h.dp.Announce(addrs, skip)
+		}
+	}()
 	return nil
 }
 
@@ -420,4 +526,70 @@ func (c *configLoader) haAbort() {
 	if c.ha != nil {
 		c.ha.abort()
 	}
+}
+
+// ifacePlacer places VRRP addresses among the served interfaces ifaces:
+// the address's dev when it names one of them, else the first whose
+// kernel addresses' subnet holds it, else "" (every interface).
+func ifacePlacer(ifaces []string) func(a netip.Addr, dev string) string {
+	return func(a netip.Addr, dev string) string {
+		if dev != "" && slices.Contains(ifaces, dev) {
+			return dev
+		}
+		for _, name := range ifaces {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				continue
+			}
+			addrs, err := ifi.Addrs()
+			if err != nil {
+				continue
+			}
+			var subnets []netip.Prefix
+			for _, ad := range addrs {
+				if ipn, ok := ad.(*net.IPNet); ok {
+					ip, _ := netip.AddrFromSlice(ipn.IP)
+					ones, _ := ipn.Mask.Size()
+					subnets = append(subnets, netip.PrefixFrom(ip.Unmap(), ones))
+				}
+			}
+			if subnetHolds(subnets, a) {
+				return name
+			}
+		}
+		return ""
+	}
+}
+
+// subnetHolds reports whether one of subnets (an interface's addresses
+// with their prefix lengths) holds a; host routes (/32, /128) hold
+// nothing else.
+func subnetHolds(subnets []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range subnets {
+		if p.IsValid() && p.Bits() < a.BitLen() && p.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// withOwned adds to vips (the table's addresses) the VRRP addresses the
+// data plane owns besides them, once each: the host's blackhole routes,
+// socket filters and multicast memberships cover both.
+func withOwned(vips []netip.Addr, extra []datapath.OwnedAddr) []netip.Addr {
+	if len(extra) == 0 {
+		return vips
+	}
+	seen := make(map[netip.Addr]bool, len(vips)+len(extra))
+	for _, a := range vips {
+		seen[a] = true
+	}
+	for _, o := range extra {
+		if !seen[o.Addr] {
+			seen[o.Addr] = true
+			vips = append(vips, o.Addr)
+		}
+	}
+	return vips
 }

@@ -12,20 +12,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gdirector/gdirector/config"
+	"github.com/gdirector/gdirector/datapath"
 	"github.com/gdirector/gdirector/ipvssync"
 	"github.com/gdirector/gdirector/vrrp"
 )
 
-// fakeStandby records the data plane's standby set.
+// fakeStandby records what the data plane is given: the owned and
+// standby sets, and the announcements.
 type fakeStandby struct {
-	mu  sync.Mutex
-	got []netip.Addr
+	mu        sync.Mutex
+	got       []netip.Addr
+	owned     []datapath.OwnedAddr
+	announced []string // "ADDR,... skip IFACE"
 }
 
-func (f *fakeStandby) SetStandby(a []netip.Addr) {
+func (f *fakeStandby) SetOwned(extra []datapath.OwnedAddr, a []netip.Addr) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.owned = slices.Clone(extra)
 	f.got = slices.Clone(a)
+}
+
+func (f *fakeStandby) Announce(addrs []netip.Addr, skip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s []string
+	for _, a := range addrs {
+		s = append(s, a.String())
+	}
+	f.announced = append(f.announced, strings.Join(s, ",")+" skip "+skip)
 }
 
 func (f *fakeStandby) held() []string {
@@ -169,4 +184,124 @@ gdirector_sync_daemon_running{state="master"} 0
 	}
 	h.nodes = map[string]*haNode{}
 	h.storeSet()
+}
+
+// TestHAOwnedAddrs: every address of an instance is handed to the data
+// plane as owned, placed where the placer says, and held back until the
+// instance is master; the host is told when that set changes (not on a
+// transition); Acquire has the data plane announce the addresses away
+// from the instance's interface, repeated while still master.
+func TestHAOwnedAddrs(t *testing.T) {
+	dp := &fakeStandby{}
+	h := newHA(dp, nil, t.Logf)
+	defer h.close()
+	var placedAsked []string
+	h.place = func(a netip.Addr, dev string) string {
+		placedAsked = append(placedAsked, a.String()+"@"+dev)
+		if a.String() == "203.0.113.254" {
+			return "eth1"
+		}
+		return ""
+	}
+	hostSyncs := 0
+	h.onOwned = func() { hostSyncs++ }
+	in := haInstance("VI_NAT", "192.0.2.10")
+	in.Interface = "eth0"
+	in.VIPs = append(in.VIPs, config.VRRPAddress{Prefix: netip.MustParsePrefix("203.0.113.254/24"), Dev: "eth1"})
+	cfg := &config.Config{VRRP: []config.VRRPInstance{in}}
+	if err := h.prepare(cfg); err != nil {
+		t.Fatal(err)
+	}
+	wantOwned := []datapath.OwnedAddr{{Addr: netip.MustParseAddr("192.0.2.10")}, {Addr: netip.MustParseAddr("203.0.113.254"), Dev: "eth1"}}
+	if !slices.Equal(dp.owned, wantOwned) || !slices.Equal(dp.held(), []string{"192.0.2.10", "203.0.113.254"}) {
+		t.Fatalf("after prepare: owned %v, held %v", dp.owned, dp.held())
+	}
+	if !slices.Equal(placedAsked, []string{"192.0.2.10@", "203.0.113.254@eth1"}) {
+		t.Fatalf("placer asked %v", placedAsked)
+	}
+	if hostSyncs != 1 {
+		t.Fatalf("host synced %d times after prepare, want 1", hostSyncs)
+	}
+
+	want, _ := haConfigs(cfg)
+	n := &haNode{cfg: want["VI_NAT"]}
+	h.nodes["VI_NAT"] = n
+	h.storeSet()
+	h.pending.Store(nil)
+	h.publish()
+	if !slices.Equal(dp.owned, wantOwned) || len(dp.held()) != 2 || hostSyncs != 1 {
+		t.Fatalf("running backup: owned %v, held %v, host syncs %d", dp.owned, dp.held(), hostSyncs)
+	}
+	o := haOwner{h, n}
+	o.Acquire(n.cfg.VIPs)
+	if len(dp.held()) != 0 || hostSyncs != 1 {
+		t.Fatalf("master: held %v, host syncs %d", dp.held(), hostSyncs)
+	}
+	h.announcing.Wait()
+	dp.mu.Lock()
+	ann := slices.Clone(dp.announced)
+	dp.mu.Unlock()
+	if len(ann) != haAnnounce || ann[0] != "192.0.2.10,203.0.113.254 skip eth0" {
+		t.Fatalf("announcements %q, want %d of the instance's addresses skipping eth0", ann, haAnnounce)
+	}
+	o.Release(n.cfg.VIPs)
+	if len(dp.held()) != 2 {
+		t.Fatalf("backup again: held %v", dp.held())
+	}
+
+	// The instance goes: nothing is owned any more, and the host follows.
+	h.nodes = map[string]*haNode{}
+	h.storeSet()
+	h.publish()
+	if len(dp.owned) != 0 || len(dp.held()) != 0 || hostSyncs != 2 {
+		t.Fatalf("no instance: owned %v, held %v, host syncs %d", dp.owned, dp.held(), hostSyncs)
+	}
+}
+
+// TestIfacePlacer: a VRRP address goes to its dev when that is served,
+// else to the served interface whose subnet holds it, else everywhere.
+func TestIfacePlacer(t *testing.T) {
+	place := ifacePlacer([]string{"gdnat-nosuch0", "lo"})
+	for _, tc := range []struct{ addr, dev, want string }{
+		{"127.0.0.77", "", "lo"},            // lo's 127.0.0.1/8 holds it
+		{"192.0.2.10", "", ""},              // no subnet: every interface
+		{"192.0.2.10", "lo", "lo"},          // its dev, served
+		{"192.0.2.10", "gdnat-other", ""},   // a dev not served
+		{"127.0.0.77", "gdnat-other", "lo"}, // then the subnet
+	} {
+		if got := place(netip.MustParseAddr(tc.addr), tc.dev); got != tc.want {
+			t.Errorf("place(%s, %q) = %q, want %q", tc.addr, tc.dev, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		subnets []string
+		addr    string
+		want    bool
+	}{
+		{[]string{"203.0.113.1/24"}, "203.0.113.254", true},
+		{[]string{"203.0.113.1/32"}, "203.0.113.254", false},
+		{[]string{"198.51.100.1/24", "2001:db8:3::1/64"}, "2001:db8:3::fe", true},
+		{[]string{"2001:db8:3::1/64"}, "203.0.113.254", false},
+		{nil, "203.0.113.254", false},
+	} {
+		var ps []netip.Prefix
+		for _, s := range tc.subnets {
+			ps = append(ps, netip.MustParsePrefix(s))
+		}
+		if got := subnetHolds(ps, netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("subnetHolds(%v, %s) = %v", tc.subnets, tc.addr, got)
+		}
+	}
+}
+
+// TestWithOwned: the VRRP addresses join the table's once each.
+func TestWithOwned(t *testing.T) {
+	vip, gw := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("203.0.113.254")
+	got := withOwned([]netip.Addr{vip}, []datapath.OwnedAddr{{Addr: vip}, {Addr: gw, Dev: "eth1"}})
+	if !slices.Equal(got, []netip.Addr{vip, gw}) {
+		t.Fatalf("withOwned = %v", got)
+	}
+	if got := withOwned(nil, nil); len(got) != 0 {
+		t.Fatalf("withOwned(nil, nil) = %v", got)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/metrics"
 	"github.com/gdirector/gdirector/status"
+	"github.com/gdirector/gdirector/trace"
 )
 
 // listenStatus opens the --status listener (nil for ""), before Run
@@ -31,13 +32,18 @@ func listenStatus(addr string, logf func(string, ...any)) (net.Listener, error) 
 }
 
 // statusConfig is what the status page reads: the Manager's current table
-// and connection table (on its clock), the connection table's size, and the
-// health engine's verdicts (nil without a configuration file).
-func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.HealthFunc) status.Config {
+// and connection table (on its clock), the connection table's size, the
+// health engine's verdicts (nil without a configuration file), and the
+// packet trace hub it subscribes to while the page is viewed (the one
+// gdirector trace uses; nil: no packets).
+func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.HealthFunc, hub *trace.Hub) status.Config {
 	cfg := status.Config{
 		Table:     mgr.Table,
 		ConnClock: mgr.Now,
 		Conntrack: func() (int, int) { return conns.Len(), conns.Capacity() },
+	}
+	if hub != nil {
+		cfg.Trace = hubTrace(hub)
 	}
 	if cl := mgr.Conns(); cl != nil {
 		cfg.Conns = cl
@@ -48,9 +54,19 @@ func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.Healt
 	return cfg
 }
 
+// hubTrace is status.Config.Trace over hub: a subscription with the
+// page's filter, shared with gdirector trace's subscribers (the data plane
+// has one tracer whatever the number of subscribers, none without them).
+func hubTrace(hub *trace.Hub) status.TraceFunc {
+	return func(f trace.Filter) (<-chan *trace.Record, func() uint64, func()) {
+		sub := hub.Subscribe(f)
+		return sub.Events(), sub.Dropped, sub.Close
+	}
+}
+
 // startStatus serves the status page on ln until ctx ends or the returned
-// stop is called; stop closes the listener and waits for the server to
-// finish. With a nil ln it does nothing.
+// stop is called; stop closes the listener, waits for the server to finish
+// and ends the page's packet trace. With a nil ln it does nothing.
 func startStatus(ctx context.Context, ln net.Listener, cfg status.Config, logf func(string, ...any)) (stop func(), err error) {
 	if ln == nil {
 		return func() {}, nil
@@ -68,5 +84,5 @@ func startStatus(ctx context.Context, ln net.Listener, cfg status.Config, logf f
 		}
 	}()
 	logf("gdirector: status page at http://%s%s", ln.Addr(), status.PagePath)
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done; h.Close() }, nil
 }

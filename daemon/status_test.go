@@ -16,6 +16,7 @@ import (
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/ipvsadm"
 	"github.com/gdirector/gdirector/status"
+	"github.com/gdirector/gdirector/trace"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -46,7 +47,7 @@ func TestStatusEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startStatus(context.Background(), ln, statusConfig(mgr, conns, health), t.Logf)
+	stop, err := startStatus(context.Background(), ln, statusConfig(mgr, conns, health, nil), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +101,88 @@ func TestRunRefusesBadStatusAddress(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--status %s: %v, want an error saying %q", addr, err, want)
 		}
+	}
+}
+
+// TestStatusSharesTraceHub: the status page and gdirector trace share one
+// hub. Nobody viewing the page means no tracer in the data plane; a
+// request for the document installs one sampling 1 in 64 (status.
+// PacketFilter); a gdirector trace stream joining makes it trace every
+// packet (its own, unsampled, behaviour), or 1 in 8 with --sample 8; when
+// the page is no longer requested its subscription ends, and with the last
+// subscriber the tracer is removed.
+func TestStatusSharesTraceHub(t *testing.T) {
+	var table atomic.Pointer[vs.Table]
+	conns := conntrack.NewTable(conntrack.Options{Capacity: 64})
+	mgr := ctl.NewManager(ctl.Config{Table: &table, Timeouts: conns, Conns: conns})
+	var installed atomic.Pointer[trace.Tracer]
+	installs := atomic.Int64{}
+	hub := trace.NewHub(func(tr *trace.Tracer) { installed.Store(tr); installs.Add(1) }, func() int64 { return 0 }, 16)
+
+	cfg := statusConfig(mgr, conns, nil, hub)
+	cfg.TraceIdle = time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startStatus(context.Background(), ln, cfg, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	page := "http://" + ln.Addr().String()
+	fetch := func(path string) {
+		t.Helper()
+		resp, err := http.Get(page + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	fetch(status.PagePath)
+	if installed.Load() != nil || installs.Load() != 0 {
+		t.Fatal("the page itself (no document yet) installed a tracer")
+	}
+	fetch(status.JSONPath)
+	tr := installed.Load()
+	if tr == nil || hub.Active() != 1 || tr.Plan().Every != status.PacketFilter.Sample {
+		t.Fatalf("viewed: tracer %v, %d subscribers", tr, hub.Active())
+	}
+
+	// gdirector trace joins: every packet, then with --sample 8 one in 8.
+	for _, c := range []struct {
+		argv  []string
+		every int
+	}{{[]string{"--count", "1"}, 1}, {[]string{"--sample", "8", "--count", "1"}, 8}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			traceHandler(hub)(ctx, c.argv, func(any) error { return nil })
+		}()
+		waitUntil(t, "the trace stream to subscribe", func() bool { return hub.Active() == 2 })
+		if got := tr.Plan().Every; got != c.every {
+			t.Errorf("page and gdirector trace %v: the tracer samples 1 in %d, want %d", c.argv, got, c.every)
+		}
+		fetch(status.JSONPath) // keep the page's subscription
+		cancel()
+		<-done
+	}
+	if tr.Plan().Every != status.PacketFilter.Sample || hub.Active() != 1 {
+		t.Fatalf("trace streams gone: 1 in %d, %d subscribers", tr.Plan().Every, hub.Active())
+	}
+	// Nobody looks at the page any more.
+	waitUntil(t, "the page's trace to end", func() bool { return hub.Active() == 0 && installed.Load() == nil })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

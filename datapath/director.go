@@ -11,7 +11,6 @@ import (
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/forward"
 	"github.com/gdirector/gdirector/forward/fullnat"
-	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/internal/clock"
 	"github.com/gdirector/gdirector/link"
 	"github.com/gdirector/gdirector/trace"
@@ -56,10 +55,12 @@ type Director struct {
 
 	nh   atomic.Pointer[nhTable]
 	vips atomic.Pointer[vipSet]
-	// vipMu orders the writers of vips (TableChanged, SetStandby);
-	// standby is the set SetStandby holds back (see standby.go).
+	// vipMu orders the writers of vips (TableChanged, SetStandby,
+	// SetOwned); standby is the set held back (see standby.go), owned
+	// the addresses owned besides the table's (see owned.go).
 	vipMu   sync.Mutex
 	standby atomic.Pointer[map[[16]byte]struct{}]
+	owned   atomic.Pointer[ownedSet]
 
 	tracer atomic.Pointer[trace.Tracer] // SetTracer; nil: no trace running
 
@@ -84,12 +85,18 @@ type Director struct {
 	slowMu   sync.Mutex
 }
 
-// vipSet is the set of virtual addresses of one table snapshot.
+// vipSet is the set of addresses the director owns with one table
+// snapshot: the table's virtual (and FullNAT local) addresses and the
+// extra owned addresses (SetOwned), less those held back (SetStandby).
 type vipSet struct {
 	src  *vs.Table
 	addr map[[16]byte]struct{}
-	// all is addr before the standby addresses were taken out.
-	all map[[16]byte]struct{}
+	// table is the table's own addresses, whether held back or not.
+	table map[[16]byte]struct{}
+	// only maps an owned address answered by ARP/NDP on one device
+	// alone (an extra owned address placed on an interface) to that
+	// device's index; the others are answered on every device.
+	only map[[16]byte]int
 }
 
 // New builds a Director; Run starts it.
@@ -134,7 +141,8 @@ func New(cfg Config) (*Director, error) {
 	}
 	empty := nhTable{}
 	d.nh.Store(&empty)
-	d.vips.Store(&vipSet{addr: map[[16]byte]struct{}{}})
+	d.vips.Store(&vipSet{addr: map[[16]byte]struct{}{}, table: map[[16]byte]struct{}{}})
+	d.owned.Store(&ownedSet{})
 	d.res = newResolver(d, cfg.Router)
 	pool, err := fullnat.NewPool(fullnat.PoolConfig{})
 	if err != nil {
@@ -164,21 +172,21 @@ func (d *Director) TableChanged(t *vs.Table) {
 	d.vipMu.Lock()
 	defer d.vipMu.Unlock()
 	old := d.vips.Load()
-	ns := &vipSet{src: t, addr: map[[16]byte]struct{}{}}
+	tbl := map[[16]byte]struct{}{}
 	if t != nil {
 		// The destinations of firewall-mark rules are the VIPs of the
 		// firewall-mark services.
 		for i := range t.Marks {
-			ns.addr[t.Marks[i].Dst.As16()] = struct{}{}
+			tbl[t.Marks[i].Dst.As16()] = struct{}{}
 		}
 		for _, s := range t.Services {
 			if s.FwMark == 0 {
-				ns.addr[s.Key.Addr] = struct{}{}
+				tbl[s.Key.Addr] = struct{}{}
 			}
 			// FullNAT local addresses are the director's too: answered
 			// by ARP/NDP and not configured on the host.
 			for _, la := range s.LAddrs {
-				ns.addr[la.Addr16] = struct{}{}
+				tbl[la.Addr16] = struct{}{}
 			}
 			for _, dst := range s.Dests {
 				select {
@@ -188,17 +196,13 @@ func (d *Director) TableChanged(t *vs.Table) {
 			}
 		}
 	}
-	d.withoutStandby(ns)
+	ns := d.buildVIPs(t, tbl)
 	d.vips.Store(ns)
 	for a := range ns.addr {
 		if _, had := old.addr[a]; had {
 			continue
 		}
-		if header.Is4(&a) {
-			d.sendGratuitousARP([4]byte(a[12:16]))
-		} else {
-			d.sendUnsolicitedNA(a)
-		}
+		d.announce(a, ns.dev(a))
 	}
 }
 

@@ -234,21 +234,21 @@ func (d *Director) solicit(dev int, src, hop netip.Addr) {
 	}
 }
 
-// sendUnsolicitedNA announces an IPv6 VIP on every device (the IPv6 twin
-// of a gratuitous ARP): an advertisement to all nodes with Override set.
-func (d *Director) sendUnsolicitedNA(vip [16]byte) {
-	for _, dv := range d.devs {
-		mac := dv.HardwareAddr()
-		buf := make([]byte, link.Headroom+header.EthernetLen+72)
-		f := buf[link.Headroom:]
-		e := header.Ethernet(f)
-		e.SetDst(header.AllNodesMAC)
-		e.SetSrc(mac)
-		binary.BigEndian.PutUint16(f[12:], header.EtherTypeIPv6)
-		n := header.PutNDP(f[header.EthernetLen:], header.ICMPv6NeighborAdvert, header.NAFlagOverride, vip, header.AllNodes, vip, mac)
-		if _, err := dv.Write([][]byte{buf[:link.Headroom+header.EthernetLen+n]}, link.Headroom); err != nil {
-			d.countSlow(forward.DropTx)
-		}
+// sendUnsolicitedNA announces an IPv6 address on device dev (the IPv6
+// twin of a gratuitous ARP): an advertisement to all nodes with Override
+// set.
+func (d *Director) sendUnsolicitedNA(dev int, vip [16]byte) {
+	dv := d.devs[dev]
+	mac := dv.HardwareAddr()
+	buf := make([]byte, link.Headroom+header.EthernetLen+72)
+	f := buf[link.Headroom:]
+	e := header.Ethernet(f)
+	e.SetDst(header.AllNodesMAC)
+	e.SetSrc(mac)
+	binary.BigEndian.PutUint16(f[12:], header.EtherTypeIPv6)
+	n := header.PutNDP(f[header.EthernetLen:], header.ICMPv6NeighborAdvert, header.NAFlagOverride, vip, header.AllNodes, vip, mac)
+	if _, err := dv.Write([][]byte{buf[:link.Headroom+header.EthernetLen+n]}, link.Headroom); err != nil {
+		d.countSlow(forward.DropTx)
 	}
 }
 
@@ -376,16 +376,14 @@ func (d *Director) sendARPRequest(dev int, spa, tpa [4]byte) {
 	}
 }
 
-// sendGratuitousARP announces vip on every device.
-func (d *Director) sendGratuitousARP(vip [4]byte) {
-	for i := range d.devs {
-		dv := d.devs[i]
-		buf := make([]byte, link.Headroom+64)
-		mac := dv.HardwareAddr()
-		n := header.PutARP(buf[link.Headroom:], broadcast, mac, header.ARPRequest, mac, vip, [6]byte{}, vip)
-		if _, err := dv.Write([][]byte{buf[:link.Headroom+n]}, link.Headroom); err != nil {
-			d.countSlow(forward.DropTx)
-		}
+// sendGratuitousARP announces vip on device dev.
+func (d *Director) sendGratuitousARP(dev int, vip [4]byte) {
+	dv := d.devs[dev]
+	buf := make([]byte, link.Headroom+64)
+	mac := dv.HardwareAddr()
+	n := header.PutARP(buf[link.Headroom:], broadcast, mac, header.ARPRequest, mac, vip, [6]byte{}, vip)
+	if _, err := dv.Write([][]byte{buf[:link.Headroom+n]}, link.Headroom); err != nil {
+		d.countSlow(forward.DropTx)
 	}
 }
 

@@ -1,6 +1,10 @@
 package datapath
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/gdirector/gdirector/vs"
+)
 
 // Standby addresses: a director that runs VRRP (package vrrp, wired by the
 // daemon) owns a virtual address only while its instance is master. The
@@ -18,27 +22,27 @@ import "net/netip"
 // The sets are immutable maps behind atomic pointers: the packet path pays
 // one pointer load and one map lookup, on new connections only.
 
-// SetStandby replaces the set of addresses held back (nil: none). An
-// address that becomes owned again is not announced here: whoever took
-// it over (the VRRP node) sends the gratuitous ARPs or unsolicited
-// neighbour advertisements.
+// SetStandby replaces the set of addresses held back (nil: none), keeping
+// the extra owned addresses. An address that becomes owned again is not
+// announced here: whoever took it over (the VRRP node) sends the
+// gratuitous ARPs or unsolicited neighbour advertisements.
 func (d *Director) SetStandby(addrs []netip.Addr) {
+	m := standbySet(addrs)
+	d.vipMu.Lock()
+	defer d.vipMu.Unlock()
+	d.standby.Store(&m)
+	cur := d.vips.Load()
+	d.vips.Store(d.buildVIPs(cur.src, cur.table))
+}
+
+func standbySet(addrs []netip.Addr) map[[16]byte]struct{} {
 	m := make(map[[16]byte]struct{}, len(addrs))
 	for _, a := range addrs {
 		if a.IsValid() {
 			m[a.Unmap().As16()] = struct{}{}
 		}
 	}
-	d.vipMu.Lock()
-	defer d.vipMu.Unlock()
-	d.standby.Store(&m)
-	cur := d.vips.Load()
-	ns := &vipSet{src: cur.src, addr: cur.all}
-	if ns.addr == nil {
-		ns.addr = cur.addr
-	}
-	d.withoutStandby(ns)
-	d.vips.Store(ns)
+	return m
 }
 
 // Standby returns the addresses held back.
@@ -54,21 +58,37 @@ func (d *Director) Standby() []netip.Addr {
 	return out
 }
 
-// withoutStandby records ns.addr as ns.all and takes the standby
-// addresses out of ns.addr; vipMu is held.
-func (d *Director) withoutStandby(ns *vipSet) {
-	ns.all = ns.addr
-	p := d.standby.Load()
-	if p == nil || len(*p) == 0 {
-		return
+// buildVIPs returns the owned set of table src, whose own addresses are
+// tbl: tbl and the extra owned addresses, less the standby ones; vipMu is
+// held.
+func (d *Director) buildVIPs(src *vs.Table, tbl map[[16]byte]struct{}) *vipSet {
+	var held map[[16]byte]struct{}
+	if p := d.standby.Load(); p != nil {
+		held = *p
 	}
-	owned := make(map[[16]byte]struct{}, len(ns.all))
-	for a := range ns.all {
-		if _, held := (*p)[a]; !held {
-			owned[a] = struct{}{}
+	ext := d.owned.Load()
+	ns := &vipSet{src: src, table: tbl, addr: make(map[[16]byte]struct{}, len(tbl)+len(ext.dev))}
+	for a := range tbl {
+		if _, h := held[a]; !h {
+			ns.addr[a] = struct{}{}
 		}
 	}
-	ns.addr = owned
+	for a, dev := range ext.dev {
+		if _, h := held[a]; h {
+			continue
+		}
+		if _, svc := tbl[a]; svc {
+			continue // a service's address: answered everywhere
+		}
+		ns.addr[a] = struct{}{}
+		if dev >= 0 {
+			if ns.only == nil {
+				ns.only = map[[16]byte]int{}
+			}
+			ns.only[a] = dev
+		}
+	}
+	return ns
 }
 
 // isStandby reports whether a is held back (hot path: new connections).

@@ -17,16 +17,24 @@ import (
 // event of the current packet and its connection.
 //
 // With no tracer the data plane pays the load per batch and a nil check
-// per packet (handle, and the hooks in process). With one, each packet
-// fills ev (its frame copied up to trace.SnapLen bytes before and after)
-// and, if a filter wants it, Emit copies it into the tracer's queue
-// without blocking; nothing allocates.
+// per packet (handle, and the hooks in process). With one, handle loads
+// the tracer's plan (one atomic load) and first decides on the worker's
+// own counter whether this packet is sampled (trace.Plan.Sample: one in
+// Every); a packet that is not goes through process exactly as without a
+// tracer. A sampled packet fills ev (its frame copied up to
+// trace.SnapLen bytes before and after) and, if a filter wants it, Emit
+// copies it into the tracer's queue without blocking; nothing allocates.
 type tracing struct {
 	tr   *trace.Tracer
+	plan *trace.Plan // the tracer's plan for the current packet
 	lane int
 	conn *conntrack.Conn
 	peek sched.Peek // scratch of the scheduler's explanation
 	ev   trace.Event
+	// The sampler (trace.Plan.Sample): packets still to skip and the
+	// worker's time of the last packet taken.
+	skip int
+	took int64
 }
 
 // SetTracer installs t: from their next batch the workers report the
@@ -42,10 +50,22 @@ func (d *Director) SetTracer(t *trace.Tracer) {
 	d.tracer.Store(t)
 }
 
-// handle is process, traced when a tracer is installed.
+// handle is process, traced when a tracer is installed and its sampling
+// takes this packet.
 func (w *Worker) handle(frame []byte) (int, []byte, forward.Reason) {
-	if w.t.tr == nil {
+	t := &w.t
+	if t.tr == nil {
 		return w.process(frame)
+	}
+	t.plan = t.tr.Plan()
+	if !t.plan.Sample(&t.skip, &t.took, w.now) {
+		// Not sampled: no tracer for this packet, so the hooks in
+		// process (which test t.tr) skip too.
+		tr := t.tr
+		t.tr = nil
+		dev, out, r := w.process(frame)
+		t.tr = tr
+		return dev, out, r
 	}
 	return w.traced(frame)
 }
@@ -82,7 +102,7 @@ func (w *Worker) traced(frame []byte) (int, []byte, forward.Reason) {
 		// not rewritten.
 		*tp = trace.Tuple{Proto: vs.Proto(p.Proto), IPv6: p.IPv6, Known: true, Client: p.Src, VIP: p.Dst, Port: p.DPort}
 	}
-	if t.tr.Wants(tp) {
+	if t.plan.Wants(tp) {
 		t.tr.Emit(ev)
 	}
 	return dev, out, r

@@ -5,10 +5,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gdirector/gdirector/conntrack"
 	"github.com/gdirector/gdirector/forward"
@@ -197,6 +200,11 @@ func TestTraceAllocs(t *testing.T) {
 				t.Errorf("%v reply, traced: %v allocs", m, n)
 			}
 		}
+		// Sampled 1 in 8: the packets taken and those skipped alike.
+		tr.SetFilters([]trace.Filter{{Sample: 8}})
+		if n := testing.AllocsPerRun(500, func() { drain(); run() }); n != 0 {
+			t.Errorf("%v client packet, sampled: %v allocs", m, n)
+		}
 		r.d.SetTracer(nil)
 		if n := testing.AllocsPerRun(500, run); n != 0 {
 			t.Errorf("%v client packet, not traced: %v allocs", m, n)
@@ -234,25 +242,86 @@ func TestTraceAllocs(t *testing.T) {
 	}
 }
 
+// TestTraceSample: a tracer sampling 1 in N gets the events of one packet
+// in N of each worker, the first one included, and every packet again
+// once the sampling is lifted.
+func TestTraceSample(t *testing.T) {
+	r, tr := tracedRig(t, vs.Masq)
+	in, out := establish(t, r, vs.Masq, 40000)
+	for len(tr.Events()) > 0 {
+		<-tr.Events()
+	}
+	tr.SetFilters([]trace.Filter{{Sample: 8}})
+	run := replay(t, r.w, r, in, 1)
+	back := replay(t, r.wr, r, out, 0)
+	for range 40 { // 5 of the client's packets
+		run()
+	}
+	for range 16 { // 2 of the replies: their worker counts apart
+		back()
+	}
+	var dirs []forward.Dir
+	for len(tr.Events()) > 0 {
+		ev := <-tr.Events()
+		if ev.Conn.Decision != trace.ConnHit || ev.After.N == 0 {
+			t.Fatalf("sampled event not filled: %+v", ev.Conn)
+		}
+		dirs = append(dirs, ev.Dir)
+	}
+	if len(dirs) != 7 || dirs[0] != forward.In || dirs[6] != forward.Out {
+		t.Fatalf("1 in 8 of 40 client packets and 16 replies: %d events %v, want 5 in and 2 out", len(dirs), dirs)
+	}
+	tr.SetFilters(nil)
+	for range 3 {
+		run()
+	}
+	if n := len(tr.Events()); n != 3 {
+		t.Fatalf("sampling lifted: %d events of 3 packets", n)
+	}
+}
+
 // BenchmarkProcessTraced is BenchmarkProcess's established flows with a
 // trace running: "off" without a tracer (the same as BenchmarkProcess),
 // "on" with a tracer that wants the packets and a reader draining them,
-// "filtered" with a tracer whose filter wants none of them.
+// "filtered" with a tracer whose filter wants none of them, "sample8" and
+// "sample64" with a tracer sampling 1 in 8 or 1 in 64 (--sample).
 func BenchmarkProcessTraced(b *testing.B) {
 	for _, m := range benchMethods {
-		for _, mode := range []string{"off", "on", "filtered"} {
+		for _, mode := range []string{"off", "on", "filtered", "sample8", "sample64"} {
 			b.Run(benchName[m]+"/in/"+mode, func(b *testing.B) {
 				r := methodRig(b, m)
 				in, _ := establish(b, r, m, 40000)
 				if mode != "off" {
 					tr := trace.NewTracer(0)
-					if mode == "filtered" {
+					switch mode {
+					case "filtered":
 						tr.SetFilters([]trace.Filter{{Client: netip.MustParsePrefix("192.0.2.99/32")}})
+					case "sample8":
+						tr.SetFilters([]trace.Filter{{Sample: 8}})
+					case "sample64":
+						tr.SetFilters([]trace.Filter{{Sample: 64}})
 					}
 					r.d.SetTracer(tr)
 					done := make(chan struct{})
 					var read atomic.Uint64
 					go func() {
+						if strings.HasPrefix(mode, "sample") {
+							// Sparse events: the reader polls, as trace.Hub
+							// does (see trace.PollEvery).
+							tick := time.NewTicker(trace.PollEvery)
+							defer tick.Stop()
+							for {
+								for len(tr.Events()) > 0 {
+									<-tr.Events()
+									read.Add(1)
+								}
+								select {
+								case <-tick.C:
+								case <-done:
+									return
+								}
+							}
+						}
 						for {
 							select {
 							case <-tr.Events():
@@ -275,5 +344,80 @@ func BenchmarkProcessTraced(b *testing.B) {
 				reportPPS(b)
 			})
 		}
+	}
+}
+
+// BenchmarkTraceSampleCost measures, on one established flow per method,
+// the cost of a packet with no tracer ("off"), with a tracer that takes
+// every packet ("on", a reader draining it) and with one sampling 1 in 8
+// and 1 in 64, interleaved in rounds of 2048 packets so that whatever else
+// runs on the machine weighs on every mode alike, and on the benchmark
+// thread's own CPU time (CLOCK_THREAD_CPUTIME_ID: time the thread was
+// descheduled does not count). It reports each mode's ns/pkt and its ratio
+// to "off" (x-MODE).
+func BenchmarkTraceSampleCost(b *testing.B) {
+	modes := []struct {
+		name   string
+		sample int // 0: no tracer
+	}{{"off", 0}, {"on", 1}, {"sample8", 8}, {"sample64", 64}}
+	const round = 2048
+	for _, m := range benchMethods {
+		b.Run(benchName[m], func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			r := methodRig(b, m)
+			in, _ := establish(b, r, m, 40000)
+			run := replay(b, r.w, r, in, 1)
+			tr := trace.NewTracer(0)
+			done := make(chan struct{})
+			defer close(done)
+			go func() { // a reader that polls, as trace.Hub does
+				tick := time.NewTicker(trace.PollEvery)
+				defer tick.Stop()
+				for {
+					for len(tr.Events()) > 0 {
+						<-tr.Events()
+					}
+					select {
+					case <-tick.C:
+					case <-done:
+						return
+					}
+				}
+			}()
+			cpu := func() int64 {
+				var ts unix.Timespec
+				if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+					b.Fatal(err)
+				}
+				return ts.Nano()
+			}
+			spent := make([]int64, len(modes))
+			var pkts int64
+			for b.Loop() {
+				for i, md := range modes {
+					if md.sample == 0 {
+						r.d.SetTracer(nil)
+					} else {
+						tr.SetFilters([]trace.Filter{{Sample: md.sample}})
+						r.d.SetTracer(tr)
+					}
+					t0 := cpu()
+					for range round {
+						run()
+					}
+					spent[i] += cpu() - t0
+				}
+				pkts += round
+			}
+			off := float64(spent[0]) / float64(pkts)
+			for i, md := range modes {
+				ns := float64(spent[i]) / float64(pkts)
+				b.ReportMetric(ns, "ns/pkt-"+md.name)
+				if i > 0 {
+					b.ReportMetric(ns/off, "x-"+md.name)
+				}
+			}
+		})
 	}
 }

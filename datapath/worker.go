@@ -844,7 +844,8 @@ func (w *Worker) park(dst [16]byte, frame []byte, tunnel bool) (int, []byte, for
 	}
 }
 
-// arp answers requests for VIPs in place and gleans what it learns.
+// arp answers requests for VIPs (and the other owned addresses placed on
+// this interface) in place and gleans what it learns.
 func (w *Worker) arp(frame []byte, f []byte) (int, []byte, forward.Reason) {
 	a := header.ARP(f[w.p.L3:])
 	if !a.Valid() {
@@ -858,10 +859,13 @@ func (w *Worker) arp(frame []byte, f []byte) (int, []byte, forward.Reason) {
 	header.PutAddr4(&target, tpa[:])
 	switch a.Op() {
 	case header.ARPRequest:
-		if spa != [4]byte{} && (w.d.isVIP(&target) || spa == tpa) {
+		// Owned addresses placed on another interface (see owned.go)
+		// are not answered here.
+		own := w.d.answers(&target, w.dev)
+		if spa != [4]byte{} && (own || spa == tpa) {
 			w.glean(sender, sha)
 		}
-		if !w.d.isVIP(&target) || spa == tpa {
+		if !own || spa == tpa {
 			return w.ignore()
 		}
 		// Turn the request into the reply, in place.
@@ -906,7 +910,7 @@ func (w *Worker) ndp(frame []byte) (int, []byte, forward.Reason) {
 	if hasMAC && !unspecified {
 		w.glean(p.Src, mac)
 	}
-	if !w.d.isVIP(&target) || unspecified { // address-resolution only, not DAD
+	if !w.d.answers(&target, w.dev) || unspecified { // address-resolution only, not DAD
 		return w.ignore()
 	}
 	if !hasMAC {

@@ -87,23 +87,7 @@ func newEnvOpts(t *testing.T, mode string, opt lab.Options) *env {
 // (--metrics, --workers, …).
 func newEnvArgs(t *testing.T, mode string, opt lab.Options, extra ...string) *env {
 	t.Helper()
-	roottest(t)
-	opt.Prefix = labPrefix()
-	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN, "fullnat": lab.BuildFullNAT}[mode]
-	topo, err := build(opt)
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
+	topo := buildLab(t, mode, opt)
 	if mode == "tun" {
 		if err := topo.StartDecapsulators(bin, t.TempDir()); err != nil {
 			t.Fatalf("start decapsulators: %v", err)
@@ -117,6 +101,7 @@ func newEnvArgs(t *testing.T, mode string, opt lab.Options, extra ...string) *en
 	}
 	e := &env{Topology: topo, sock: filepath.Join(t.TempDir(), "ctl.sock"), logFile: filepath.Join(t.TempDir(), "director.log")}
 	start := time.Now()
+	var err error
 	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, extra...)
 	if err != nil {
 		t.Fatalf("start director: %v", err)
@@ -137,6 +122,37 @@ func newEnvArgs(t *testing.T, mode string, opt lab.Options, extra ...string) *en
 		t.Fatalf("director running with ip_forward=%s", v)
 	}
 	return e
+}
+
+// buildLab builds a lab of the given mode ("nat", "dr", "tun" or
+// "fullnat") under a fresh prefix (opt.Prefix is filled in), and removes
+// it when the test ends (see cleanupLab).
+func buildLab(t *testing.T, mode string, opt lab.Options) *lab.Topology {
+	t.Helper()
+	roottest(t)
+	opt.Prefix = labPrefix()
+	build := map[string]func(lab.Options) (*lab.Topology, error){"nat": lab.Build, "dr": lab.BuildDR, "tun": lab.BuildTUN, "fullnat": lab.BuildFullNAT}[mode]
+	topo, err := build(opt)
+	if err != nil {
+		t.Fatalf("build lab: %v", err)
+	}
+	cleanupLab(t, topo.Builder)
+	return topo
+}
+
+// cleanupLab closes b (its processes, namespaces and links) when the test
+// ends, and fails the test if any of its namespaces is left behind.
+func cleanupLab(t *testing.T, b *lab.Builder) {
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+		for _, ns := range b.Namespaces() {
+			if nsutil.Exists(ns) {
+				t.Errorf("namespace %s left behind", ns)
+			}
+		}
+	})
 }
 
 // ipvsadm runs the real binary as a separate process, as a user would.

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/icmp"
+	netipv4 "golang.org/x/net/ipv4"
+
 	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/internal/nsutil"
 	rt "github.com/gdirector/gdirector/internal/roottest"
@@ -95,22 +98,9 @@ type haLab struct {
 
 func buildHALab(t *testing.T) *haLab {
 	t.Helper()
-	roottest(t)
-	topo, err := lab.BuildDR(lab.Options{Prefix: labPrefix(), Reals: 2})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
+	topo := buildLab(t, "dr", lab.Options{Reals: 2})
 	l := &haLab{Topology: topo}
+	var err error
 	if l.dir2, err = topo.AddNamespace("dir2"); err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +130,13 @@ type haDirector struct {
 
 func startHADirector(t *testing.T, l *haLab, ns, name string, prio int) *haDirector {
 	t.Helper()
+	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haConf(name, prio, notify) }, "eth0")
+}
+
+// startHADirectorConf runs `gdirector run` in ns on ifaces with the
+// configuration conf(notify script) and waits for its control socket.
+func startHADirectorConf(t *testing.T, b *lab.Builder, ns, name string, conf func(notify string) string, ifaces ...string) *haDirector {
+	t.Helper()
 	dir := t.TempDir()
 	d := &haDirector{name: name, ns: ns, sock: filepath.Join(dir, "ctl.sock"), logFile: filepath.Join(dir, "director.log"),
 		states: &stateLog{}, stop: make(chan struct{})}
@@ -147,13 +144,17 @@ func startHADirector(t *testing.T, l *haLab, ns, name string, prio int) *haDirec
 	if err := os.WriteFile(notify, []byte(kaNotify), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(haConf(name, prio, notify)), 0o644); err != nil {
+	confFile := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(confFile, []byte(conf(notify)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.conf, d.notify = conf, notify
+	d.conf, d.notify = confFile, notify
+	argv := []string{bin, "run"}
+	for _, ifc := range ifaces {
+		argv = append(argv, "--iface", ifc)
+	}
 	var err error
-	d.proc, err = l.StartLogged(ns, d.logFile, bin, "run", "--iface", "eth0", "--ctl", d.sock, "--config", conf)
+	d.proc, err = b.StartLogged(ns, d.logFile, append(argv, "--ctl", d.sock, "--config", confFile)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,13 +323,18 @@ type streamResult struct {
 }
 
 func longStream(ns string, size int64, rate int, portc chan<- int) <-chan streamResult {
+	return longStreamTo(ns, haVIP, size, rate, portc)
+}
+
+// longStreamTo is longStream from the VIP vip.
+func longStreamTo(ns, vip string, size int64, rate int, portc chan<- int) <-chan streamResult {
 	res := make(chan streamResult, 1)
 	go func() {
 		var r streamResult
 		defer func() { res <- r }()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		c, err := nsutil.DialContext(ctx, ns, "tcp4", haVIP+":80")
+		c, err := nsutil.DialContext(ctx, ns, "tcp4", vip+":80")
 		if err != nil {
 			r.err = err
 			close(portc)
@@ -338,7 +344,7 @@ func longStream(ns string, size int64, rate int, portc chan<- int) <-chan stream
 		r.port = c.LocalAddr().(*net.TCPAddr).Port
 		portc <- r.port
 		c.SetDeadline(time.Now().Add(60 * time.Second))
-		if _, err := fmt.Fprintf(c, "GET /bytes?n=%d HTTP/1.0\r\nHost: %s\r\n\r\n", size, haVIP); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /bytes?n=%d HTTP/1.0\r\nHost: %s\r\n\r\n", size, vip); err != nil {
 			r.err = err
 			return
 		}
@@ -571,7 +577,7 @@ func TestHAFailover(t *testing.T) {
 	// Reload: an unchanged instance keeps running (no transition); a
 	// changed one (dir2's priority) is restarted, as backup, and the
 	// master is not disturbed.
-	d1n, d2n := len(d1b.states.states), len(d2.states.states)
+	d1n, d2n := len(d1b.states.snapshot()), len(d2.states.snapshot())
 	for _, d := range []*haDirector{d1b, d2} {
 		if r, err := ctl.CallCmd(d.sock, "reload", nil); err != nil || r.Code != 0 {
 			t.Fatalf("%s: reload: %v %+v", d.name, err, r)
@@ -586,12 +592,8 @@ func TestHAFailover(t *testing.T) {
 	}
 	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
 	d1b.states.holdState(t, "dir1", "MASTER", haDown(120)+3*haAdvert)
-	d1b.states.mu.Lock()
-	d1after := len(d1b.states.states)
-	d1b.states.mu.Unlock()
-	d2.states.mu.Lock()
-	d2after := append([]string(nil), d2.states.states[d2n:]...)
-	d2.states.mu.Unlock()
+	d1after := len(d1b.states.snapshot())
+	d2after := d2.states.snapshot()[d2n:]
 	t.Logf("reloads: dir1 transitions %d -> %d; dir2 after its priority changed: %v", d1n, d1after, d2after)
 	if d1after != d1n {
 		t.Errorf("dir1 changed state on a reload that changed nothing of its instance")
@@ -789,5 +791,349 @@ func TestHAFailoverKeepalived(t *testing.T) {
 	}
 	if kaBefore == 0 || kaAfter == 0 {
 		t.Errorf("the keepalived node's ARP for the VIP: %d before, %d after", kaBefore, kaAfter)
+	}
+}
+
+// The NAT HA lab: two directors with a leg on each of two segments, the
+// real servers' default route pointing at a floating gateway that the
+// VRRP master owns.
+//
+//	client 198.51.100.2 ── brc ─┬─ eth0 dir  198.51.100.1 │ eth1 203.0.113.1 ─┬─ brr ── rs1 203.0.113.11
+//	                            └─ eth0 dir2 198.51.100.3 │ eth1 203.0.113.3 ─┘        rs2 203.0.113.12
+//
+// One vrrp_instance (on eth0) carries the VIP 192.0.2.10 and the gateway
+// 203.0.113.254/24 dev eth1; the real servers route everything via the
+// gateway, so their replies reach whichever director is master.
+const haNATGateway = "203.0.113.254"
+
+// haNATLab is the NAT HA topology; Topology only carries the real servers
+// (for StartReals) and the Builder that removes everything.
+type haNATLab struct {
+	*lab.Topology
+	client, dir1, dir2, sw string
+}
+
+func buildHANATLab(t *testing.T) *haNATLab {
+	t.Helper()
+	roottest(t)
+	b, err := lab.NewBuilder(labPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &haNATLab{Topology: &lab.Topology{Builder: b}}
+	cleanupLab(t, b)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("build NAT HA lab: %v", err)
+		}
+	}
+	ns := func(role string) string {
+		name, err := b.AddNamespace("hanat-" + role)
+		must(err)
+		return name
+	}
+	pfx := netip.MustParsePrefix
+	l.client, l.dir1, l.dir2, l.sw = ns("cl"), ns("d1"), ns("d2"), ns("sw")
+	must(b.AddBridge(l.sw, "brc"))
+	must(b.AddBridge(l.sw, "brr"))
+	leg := func(ns, ifname, port, bridge string, addrs ...netip.Prefix) {
+		t.Helper()
+		must(b.AddVeth(lab.Endpoint{NS: ns, If: ifname, Addrs: addrs}, lab.Endpoint{NS: l.sw, If: port}, 0))
+		must(b.AddBridgePort(l.sw, bridge, port))
+	}
+	leg(l.client, "eth0", "cl-eth0", "brc", pfx("198.51.100.2/24"))
+	leg(l.dir1, "eth0", "d1-eth0", "brc", pfx("198.51.100.1/24"))
+	leg(l.dir1, "eth1", "d1-eth1", "brr", pfx("203.0.113.1/24"))
+	leg(l.dir2, "eth0", "d2-eth0", "brc", pfx("198.51.100.3/24"))
+	leg(l.dir2, "eth1", "d2-eth1", "brr", pfx("203.0.113.3/24"))
+	// The client reaches the VIP network on-link: it ARPs for the VIP.
+	must(b.AddRoute(l.client, lab.Route{Dst: pfx("192.0.2.0/24"), Dev: "eth0"}))
+	for i, rip := range []string{"203.0.113.11", "203.0.113.12"} {
+		name := fmt.Sprintf("rs%d", i+1)
+		r := lab.Real{Name: name, NS: ns(name), If: "eth0", SwitchPort: name + "-eth0", RIP: netip.MustParseAddr(rip)}
+		leg(r.NS, r.If, r.SwitchPort, "brr", netip.PrefixFrom(r.RIP, 24))
+		must(b.AddRoute(r.NS, lab.Route{Via: netip.MustParseAddr(haNATGateway), Dev: r.If}))
+		l.Reals = append(l.Reals, r)
+	}
+	if err := l.StartReals(bin); err != nil {
+		t.Fatalf("start reals: %v", err)
+	}
+	return l
+}
+
+func haNATConf(router string, prio int, notify string) string {
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+    vrrp_version 3
+    lvs_sync_daemon eth0 VI_NAT id 43
+}
+vrrp_instance VI_NAT {
+    state BACKUP
+    interface eth0
+    virtual_router_id 52
+    priority %d
+    advert_int 0.2
+    virtual_ipaddress {
+        %s/32 dev eth0
+        %s/24 dev eth1
+    }
+    notify %s
+}
+virtual_server %s 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 203.0.113.11 80 {
+        weight 1
+    }
+    real_server 203.0.113.12 80 {
+        weight 1
+    }
+}
+`, router, prio, haVIP, haNATGateway, notify, haVIP)
+}
+
+func startHANATDirector(t *testing.T, l *haNATLab, ns, name string, prio int) *haDirector {
+	t.Helper()
+	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haNATConf(name, prio, notify) }, "eth0", "eth1")
+}
+
+// outBytes returns the OutBytes of the VIP's service in ipvsadm -Ln
+// --stats --exact: the replies the director has forwarded.
+func outBytes(t *testing.T, d *haDirector) uint64 {
+	t.Helper()
+	out := d.ipvsadm(t, "-Ln", "--stats", "--exact")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 7 && f[0] == "TCP" && f[1] == haVIP+":80" {
+			n, err := strconv.ParseUint(f[6], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: OutBytes %q: %v", d.name, f[6], err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: no %s:80 line in\n%s", d.name, haVIP, out)
+	return 0
+}
+
+// pingFrom sends one ICMP echo request from ns to addr and waits up to
+// 1 s for the reply.
+func pingFrom(ns, addr string) error {
+	var c *icmp.PacketConn
+	if err := nsutil.Do(ns, func() (err error) {
+		c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	id := os.Getpid() & 0xffff
+	req, _ := (&icmp.Message{Type: netipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("gdirector hanat")}}).Marshal(nil)
+	dst := &net.IPAddr{IP: net.ParseIP(addr)}
+	if _, err := c.WriteTo(req, dst); err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return fmt.Errorf("no echo reply from %s: %w", addr, err)
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != netipv4.ICMPTypeEchoReply || from.String() != addr {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id && e.Seq == 1 {
+			return nil
+		}
+	}
+}
+
+// gatewayMAC returns the MAC address rs has for the gateway.
+func gatewayMAC(ns string) string {
+	out, _ := run2(ns, "ip", "neigh", "show", haNATGateway)
+	f := strings.Fields(out)
+	for i := range f {
+		if f[i] == "lladdr" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// gatewayARP counts the ARP replies and gratuitous ARPs for the gateway
+// in a capture, by the MAC address they give.
+func gatewayARP(t *testing.T, ns, file string, from, to time.Time) map[string]int {
+	t.Helper()
+	gw := regexp.QuoteMeta(haNATGateway)
+	reply := regexp.MustCompile(`^(\d+\.\d+) \S+ > .*Reply ` + gw + ` is-at (\S+),`)
+	garp := regexp.MustCompile(`^(\d+\.\d+) (\S+) > .*(?:Announcement ` + gw + `|Request who-has ` + gw + ` (?:\(\S+\) )?tell ` + gw + `),`)
+	out, _ := run2(ns, "tcpdump", "-tt", "-e", "-nn", "-r", file, "arp")
+	n := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		m := reply.FindStringSubmatch(line)
+		if m == nil {
+			m = garp.FindStringSubmatch(line)
+		}
+		if m == nil {
+			continue
+		}
+		sec, _ := strconv.ParseFloat(m[1], 64)
+		if at := time.Unix(0, int64(sec*1e9)); !at.Before(from) && at.Before(to) {
+			n[m[2]]++
+		}
+	}
+	return n
+}
+
+// TestHAFailoverNAT: the classic keepalived LVS-NAT pair. Two gdirector
+// NAT directors, one vrrp_instance holding the VIP (client side) and the
+// real servers' floating gateway (real-server side), lvs_sync_daemon, a
+// NAT virtual_server. While backup, dir2 answers ARP for neither address;
+// the master answers ARP and ping for the gateway. A long download (bytes
+// checked, read slowly so it spans the failover; every byte of it now
+// crosses the director) and short requests run while the master is
+// SIGKILLed: dir2 must have the stream's connection from the sync daemon,
+// take over within Master_Down_Interval plus a margin, announce the
+// gateway on the real-server segment, and carry the stream on without a
+// reset: the real servers' replies reach it through the gateway (its
+// OutBytes grow, -Lnc shows the connection).
+func TestHAFailoverNAT(t *testing.T) {
+	rt.Require(t, "ip", "tcpdump")
+	l := buildHANATLab(t)
+	d1MAC, d2MAC := macOf(t, l.dir1, "eth1").String(), macOf(t, l.dir2, "eth1").String()
+	d1 := startHANATDirector(t, l, l.dir1, "gdnat1", 150)
+	d1.states.waitState(t, "dir1", "MASTER", 3*time.Second)
+	d2 := startHANATDirector(t, l, l.dir2, "gdnat2", 100)
+	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
+	d2.states.holdState(t, "dir2", "BACKUP", 3*haAdvert)
+	d1.waitDaemons(t, true)
+	d2.waitDaemons(t, false)
+
+	// Both hosts' kernels drop their copy of the gateway's traffic
+	// (blackhole routes, as for the VIP), master or backup.
+	for _, ns := range []string{l.dir1, l.dir2} {
+		if out := run(t, ns, 5*time.Second, "ip", "route", "show", "proto", "250"); !strings.Contains(out, "blackhole "+haNATGateway) || !strings.Contains(out, "blackhole "+haVIP) {
+			t.Errorf("%s: gdirector's routes:\n%s\nwant blackholes for %s and %s", ns, out, haVIP, haNATGateway)
+		}
+	}
+	rs1 := l.Reals[0].NS
+	arp := startCapture(t, rs1, "eth0", "arp")
+	rst := startCapture(t, l.client, "eth0", "tcp[tcpflags] & tcp-rst != 0")
+	// The master answers for the gateway: ARP (the real server asks
+	// afresh) and ping, from the real-server side.
+	started := time.Now()
+	run2(rs1, "ip", "neigh", "flush", "to", haNATGateway)
+	if err := pingFrom(rs1, haNATGateway); err != nil {
+		t.Fatalf("rs1 pings the gateway (dir1 master): %v", err)
+	}
+	if mac := gatewayMAC(rs1); mac != d1MAC {
+		t.Fatalf("rs1 has the gateway at %q, want dir1's %s", mac, d1MAC)
+	}
+
+	stopShort := make(chan struct{})
+	shortDone := shortLoop(l.client, stopShort)
+	defer func() {
+		select {
+		case <-stopShort:
+		default:
+			close(stopShort)
+			shortDone()
+		}
+	}()
+	// 12 MiB at 3 MiB/s: about 4 s, across the failover.
+	const size, rate = 12 << 20, 3 << 20
+	portc := make(chan int, 1)
+	streamc := longStream(l.client, size, rate, portc)
+	port, ok := <-portc
+	if !ok {
+		t.Fatalf("long stream: %v", (<-streamc).err)
+	}
+	var synced, rsBefore string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if synced, rsBefore = findConn(d2.ipvsadm(t, "-Lnc"), port); synced == "ESTABLISHED" {
+			break
+		}
+	}
+	if synced != "ESTABLISHED" {
+		t.Fatalf("dir2 has not synced the stream's connection (port %d): state %q\n%s", port, synced, d2.ipvsadm(t, "-Lnc"))
+	}
+	st1, rsOn1 := findConn(d1.ipvsadm(t, "-Lnc"), port)
+	t.Logf("before the kill: stream port %d on %s, dir1 %s, dir2 %s (synced)", port, rsOn1, st1, synced)
+	if rsOn1 != rsBefore {
+		t.Fatalf("dir2 has the stream on %s, dir1 on %s", rsBefore, rsOn1)
+	}
+	time.Sleep(500 * time.Millisecond)
+	out2 := outBytes(t, d2)
+
+	killed := time.Now()
+	d1.kill(t)
+	at := d2.states.waitState(t, "dir2", "MASTER", 5*time.Second)
+	takeover := at.Sub(killed)
+	bound := haDown(100) + 300*time.Millisecond
+	t.Logf("dir1 killed; dir2 MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
+	if takeover > bound {
+		t.Errorf("takeover after %v, more than %v", takeover, bound)
+	}
+	time.Sleep(time.Second)
+	if st, rs := findConn(d2.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || rs != rsBefore {
+		t.Errorf("after takeover dir2 has the stream %s on %s, want ESTABLISHED on %s", st, rs, rsBefore)
+	}
+	grown := outBytes(t, d2) - out2
+	t.Logf("dir2 forwarded %d reply bytes in the second after its takeover", grown)
+	if grown < rate/4 {
+		t.Errorf("dir2's OutBytes grew by %d after the takeover: the replies do not come through it", grown)
+	}
+	if mac := gatewayMAC(rs1); mac != d2MAC {
+		t.Errorf("after takeover rs1 has the gateway at %q, want dir2's %s", mac, d2MAC)
+	}
+	if err := pingFrom(rs1, haNATGateway); err != nil {
+		t.Errorf("rs1 pings the gateway (dir2 master): %v", err)
+	}
+
+	var res streamResult
+	select {
+	case res = <-streamc:
+	case <-time.After(20 * time.Second):
+		t.Fatal("long stream still running 20 s later")
+	}
+	close(stopShort)
+	rs := shortDone()
+	if res.err != nil || res.got != size {
+		t.Errorf("long stream: %d of %d bytes, %v", res.got, size, res.err)
+	} else {
+		t.Logf("long stream: all %d bytes in order, closed with EOF", res.got)
+	}
+	if n := resets(t, l.client, rst.stop(t), port); n != 0 {
+		t.Errorf("%d TCP resets on the long stream", n)
+	}
+	longest, failed := outage(rs)
+	ok1, found := firstOK(rs, killed)
+	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the kill %v after it (by %s)",
+		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
+	if !found {
+		t.Fatal("no short request succeeded after the kill")
+	}
+	if limit := takeover + haReqLimit + haReqEvery + 100*time.Millisecond; longest > limit {
+		t.Errorf("short requests failed for %v, more than the takeover %v + one request", longest, takeover)
+	}
+
+	// ARP for the gateway on the real-server segment: dir2 silent while
+	// backup, announcing it on takeover.
+	arpFile := arp.stop(t)
+	if t.Failed() {
+		out, _ := run2(rs1, "tcpdump", "-tt", "-e", "-nn", "-r", arpFile, "arp")
+		t.Logf("rs1's ARP capture (kill at %.6f):\n%s", float64(killed.UnixNano())/1e9, out)
+	}
+	before, after := gatewayARP(t, rs1, arpFile, started, killed), gatewayARP(t, rs1, arpFile, killed, time.Now())
+	t.Logf("ARP for %s seen by rs1: before the kill %v, after %v (dir1 %s, dir2 %s)", haNATGateway, before, after, d1MAC, d2MAC)
+	if before[d2MAC] != 0 || before[d1MAC] == 0 {
+		t.Errorf("before the kill: ARP for the gateway from %v, want dir1 only", before)
+	}
+	if after[d2MAC] == 0 || after[d1MAC] != 0 {
+		t.Errorf("after the kill: ARP for the gateway from %v, want dir2 only", after)
 	}
 }

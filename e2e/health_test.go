@@ -26,21 +26,7 @@ import (
 // path.
 func newConfigEnv(t *testing.T, reals int, name string, text func(*lab.Topology) string, extra ...string) (*env, string) {
 	t.Helper()
-	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix(), Reals: reals})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
+	topo := buildLab(t, "nat", lab.Options{Reals: reals})
 	if err := topo.StartReals(bin); err != nil {
 		t.Fatalf("start reals: %v", err)
 	}
@@ -53,6 +39,7 @@ func newConfigEnv(t *testing.T, reals int, name string, text func(*lab.Topology)
 		t.Fatal(err)
 	}
 	e := &env{Topology: topo, sock: filepath.Join(dir, "ctl.sock"), logFile: filepath.Join(dir, "director.log")}
+	var err error
 	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, append([]string{"--config", conf}, extra...)...)
 	if err != nil {
 		t.Fatalf("start director: %v", err)

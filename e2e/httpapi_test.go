@@ -78,21 +78,7 @@ func apiFiles(t *testing.T, dir string, tokenMode os.FileMode) (cert, key, token
 // wrong token and plain HTTP are refused; a token file others can read
 // keeps the daemon from starting at all.
 func TestHTTPAPI(t *testing.T) {
-	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
+	topo := buildLab(t, "nat", lab.Options{})
 	if err := topo.StartReals(bin); err != nil {
 		t.Fatalf("start reals: %v", err)
 	}
@@ -128,6 +114,7 @@ func TestHTTPAPI(t *testing.T) {
 	}
 
 	e := &env{Topology: topo, sock: sock, logFile: filepath.Join(dir, "director.log")}
+	var err error
 	e.dir, err = topo.StartDirectorArgs(bin, e.sock, e.logFile, apiFlags...)
 	if err != nil {
 		t.Fatalf("start director: %v", err)

@@ -83,21 +83,7 @@ func (e *env) ipvsadmStdin(t *testing.T, stdin string, args ...string) (stdout, 
 // control socket give back the same -S output; a bad -R input changes
 // nothing. SIGTERM then leaves nothing behind.
 func TestReloadKeepsConnections(t *testing.T) {
-	roottest(t)
-	topo, err := lab.Build(lab.Options{Prefix: labPrefix()})
-	if err != nil {
-		t.Fatalf("build lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-		for _, ns := range topo.Namespaces() {
-			if nsutil.Exists(ns) {
-				t.Errorf("namespace %s left behind", ns)
-			}
-		}
-	})
+	topo := buildLab(t, "nat", lab.Options{})
 	if err := topo.StartReals(bin); err != nil {
 		t.Fatalf("start reals: %v", err)
 	}

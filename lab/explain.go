@@ -242,26 +242,7 @@ func (t *Topology) directorSettings(s *strings.Builder) {
 }
 
 // bullet writes text as a "  - " item wrapped at 78 columns.
-func bullet(s *strings.Builder, text string) {
-	words := strings.Fields(text)
-	col := 0
-	for i, w := range words {
-		switch {
-		case i == 0:
-			s.WriteString("  - ")
-			col = 4
-		case col+1+len(w) > 78:
-			s.WriteString("\n    ")
-			col = 4
-		default:
-			s.WriteString(" ")
-			col++
-		}
-		s.WriteString(w)
-		col += len(w)
-	}
-	s.WriteString("\n")
-}
+func bullet(s *strings.Builder, text string) { wrap(s, text, "  - ", "    ") }
 
 // vips renders the VIP (and VIP6).
 func (t *Topology) vips() string {

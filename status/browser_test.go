@@ -16,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/header"
 )
 
 // chromium returns the path of a headless-capable Chromium. Without one the
@@ -335,22 +338,140 @@ func TestBrowserLiveCounter(t *testing.T) {
 	}
 }
 
+// TestBrowserLastPackets: while the page is open the handler runs its
+// sampled trace; records that arrive show up in the page (not a reload)
+// as rows of the service's last packets, newest first, and on the real
+// server's edge of the diagram; a newer record replaces the top row.
+func TestBrowserLastPackets(t *testing.T) {
+	bin := chromium(t)
+	l := realistic(t)
+	ft := &fakeTrace{}
+	h := l.handler(t, nil)
+	h.cfg.Trace = ft.start
+	t.Cleanup(h.Close)
+	url, _ := serve(t, h)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d := startDevtools(t, bin)
+	session, err := d.open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.waitText(ctx, session, "s0-packets", "no packet sampled yet"); err != nil {
+		t.Fatalf("#s0-packets shows %q before any packet: %v", got, err)
+	}
+	if got, err := d.waitText(ctx, session, "s0-tracing", "(sampling 1 in 64 per worker)"); err != nil {
+		t.Fatalf("#s0-tracing shows %q: %v", got, err)
+	}
+	if _, err := d.eval(ctx, session, "window.gdirectorTestMark = 'same page'"); err != nil {
+		t.Fatal(err)
+	}
+	row0 := "document.getElementById('s0-packets').rows[0].textContent"
+	waitRow := func(want string) string {
+		t.Helper()
+		var got string
+		for {
+			got, err = d.eval(ctx, session, row0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(got, want) {
+				return got
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("top packet row %q never showed %q", got, want)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+
+	// A new connection's SYN to the second real server: NAT rewrites the
+	// destination, and the scheduler's choice is shown.
+	web := l.svcs[0]
+	c := l.conn(t, web, web.Dests[1], "198.51.100.60", 48000, false, "", 0)
+	if !ft.send(l.record(t, web, c, false, header.TCPSyn, true, 100, t0)) {
+		t.Fatal("the page did not start the trace")
+	}
+	got := waitRow("198.51.100.60:48000 > 192.0.2.10:80 ⇒ 198.51.100.60:48000 > 203.0.113.12:80")
+	for _, want := range []string{"client → RS", "tcp [S]", "new SYN_RECV"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("top packet row %q lacks %q", got, want)
+		}
+	}
+	// The scheduler's choice, on the row under the packet's.
+	why, err := d.eval(ctx, session, "document.getElementById('s0-packets').rows[1].textContent")
+	if err != nil || !strings.HasPrefix(why, "scheduler wlc: ") || !strings.Contains(why, "-> 203.0.113.12:80") {
+		t.Errorf("scheduler row %q (%v)", why, err)
+	}
+	svgText, err := d.eval(ctx, session, "document.getElementById('s0-diagram').querySelector('svg').textContent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "last packet [S] new: dst 192.0.2.10:80 ⇒ 203.0.113.12:80"; !strings.Contains(svgText, want) {
+		t.Errorf("diagram lacks %q: %q", want, svgText)
+	}
+
+	// Its reply comes next: the new top row, and the first moves down.
+	c.Update(l.clk.Now(), conntrack.Out, header.TCPSyn|header.TCPAck)
+	ft.send(l.record(t, web, c, true, header.TCPSyn|header.TCPAck, false, 101, t0))
+	got = waitRow("203.0.113.12:80 > 198.51.100.60:48000 ⇒ 192.0.2.10:80 > 198.51.100.60:48000")
+	if !strings.Contains(got, "reply → client") || !strings.Contains(got, "hit") {
+		t.Errorf("reply row %q", got)
+	}
+	if n, err := d.eval(ctx, session, "document.getElementById('s0-packets').rows.length"); err != nil || n != "3" {
+		t.Errorf("%s rows (%v), want 3: the reply, the SYN and its scheduler row", n, err)
+	}
+	svgText, _ = d.eval(ctx, session, "document.getElementById('s0-diagram').querySelector('svg').textContent")
+	if want := "last reply [S.]: src 203.0.113.12:80 ⇒ 192.0.2.10:80"; !strings.Contains(svgText, want) {
+		t.Errorf("diagram lacks %q: %q", want, svgText)
+	}
+	if mark, err := d.eval(ctx, session, "window.gdirectorTestMark"); err != nil || mark != "same page" {
+		t.Errorf("page mark %q (%v): the page was reloaded instead of updated in place", mark, err)
+	}
+	if e, err := d.eval(ctx, session, "document.getElementById('error').textContent"); err != nil || e != "" {
+		t.Errorf("page reports an error: %q (%v)", e, err)
+	}
+}
+
 // TestBrowserScreenshot writes a screenshot of the page over the realistic
-// table to $STATUS_SCREENSHOT (docs/status/status.png is made this way:
+// table, with sampled packets, to $STATUS_SCREENSHOT
+// (docs/status/status.png is made this way:
 // STATUS_SCREENSHOT=$PWD/docs/status/status.png go test ./status -run
 // Screenshot). Without the variable it only checks that the headless
 // browser renders a non-empty PNG.
 func TestBrowserScreenshot(t *testing.T) {
 	bin := chromium(t)
 	l := realistic(t)
-	url, _ := serve(t, l.handler(t, nil))
+	ft := &fakeTrace{}
+	h := l.handler(t, nil)
+	h.cfg.Trace = ft.start
+	t.Cleanup(h.Close)
+	// The trace starts with a first request; the packets are filed
+	// before the browser asks.
+	get(t, h)
+	recs := realisticPackets(t, l)
+	for _, r := range recs {
+		ft.send(r)
+	}
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		v := h.Snapshot()
+		if len(v.Services[0].Packets)+len(v.Services[1].Packets) == len(recs) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the packets were not filed")
+		}
+	}
+	url, _ := serve(t, h)
 	out := os.Getenv("STATUS_SCREENSHOT")
 	if out == "" {
 		out = filepath.Join(t.TempDir(), "status.png")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := append(chromiumArgs(t), "--screenshot="+out, "--window-size=1200,1560", "--virtual-time-budget=3000", url)
+	args := append(chromiumArgs(t), "--screenshot="+out, "--window-size=1200,2000", "--virtual-time-budget=3000", url)
 	if b, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, b)
 	}

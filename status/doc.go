@@ -30,19 +30,47 @@
 // MAC changes, the reply goes straight to the client; TUN: an outer IP
 // header DIP→RIP around the untouched packet, reply straight to the client;
 // FullNAT: source CIP→LIP and destination VIP→RIP, both undone on the
-// reply).
+// reply). Each real server's edge also carries the rewrite its last
+// sampled packet (and reply) got, and the edge of the service's newest
+// packet is lit.
 //
-// Under it are the service's latest new connections with their tuples
-// before and after the rewrite, in both directions. The data plane keeps no
-// record of individual packets (it counts them, allocation-free), so the
-// page derives these from the connection table (ctl.Manager.Conns, what
-// ipvsadm -L -n -c lists): the handler walks it at most once per
-// Config.ScanEvery and remembers which connections it has already seen,
-// and the newest are the ones it saw first most recently (on the first
-// walk, the ones that expire last). Live per-packet rewrites are the job of
-// gdirector trace. A walk stops after Config.MaxScan connections, so a huge
-// table costs a bounded amount of work per second; the document says when
-// it stopped early.
+// # The last packets
+//
+// Under the drawing are the service's last packets (Service.Packets,
+// Config.PacketsPerService, newest first), each with its direction, TCP
+// flags, what the connection table decided (a new connection or a hit,
+// with the state it moved to), the verdict, the headers the director
+// changed as gdirector trace lists them (the MACs; the addresses and ports
+// for NAT and FullNAT, with FullNAT's TOA option; the outer header of TUN
+// around the untouched packet) and, for a packet that opened a connection,
+// the scheduler's choice in the kernel's terms.
+//
+// They come from the data plane's packet trace (package trace), which
+// costs nothing while nobody traces. The handler subscribes (Config.Trace;
+// in the daemon a subscription to the trace.Hub that gdirector trace's
+// streams share) only while the page is viewed: a request for
+// /status.json starts it, and it ends Config.TraceIdle (10 s) after the
+// last one, removing the data plane's tracer when it was the last
+// subscriber. Its filter is PacketFilter: one packet in 64 per worker,
+// decided before anything is copied, so a busy director pays about 1/64
+// of a full trace; and a worker's next packet whenever it took none for
+// 100 ms, so a quiet director (a lab) shows all its packets. Packets that
+// open connections are sampled like the others: telling them apart needs
+// the connection lookup, which comes after the frame had to be copied,
+// and tracing every SYN would make a SYN flood costlier while someone
+// looks. The rings are kept per service name and dropped with the
+// service; a drop before any connection existed belongs to no service and
+// is not listed (gdirector trace shows it).
+//
+// Below them are the service's latest new connections with their tuples
+// before and after the rewrite, in both directions, from the connection
+// table (ctl.Manager.Conns, what ipvsadm -L -n -c lists): the handler
+// walks it at most once per Config.ScanEvery and remembers which
+// connections it has already seen, and the newest are the ones it saw
+// first most recently (on the first walk, the ones that expire last). A
+// walk stops after Config.MaxScan connections, so a huge table costs a
+// bounded amount of work per second; the document says when it stopped
+// early.
 //
 // # Safety
 //

@@ -2,12 +2,17 @@ package status
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gdirector/gdirector/conntrack"
+	"github.com/gdirector/gdirector/forward"
 	"github.com/gdirector/gdirector/header"
 	"github.com/gdirector/gdirector/internal/clock"
+	"github.com/gdirector/gdirector/internal/pkt"
+	"github.com/gdirector/gdirector/sched"
+	"github.com/gdirector/gdirector/trace"
 	"github.com/gdirector/gdirector/vs"
 )
 
@@ -149,4 +154,176 @@ func realistic(t testing.TB) *lab {
 	traffic(&s2.Stats, 9098, 119502, 0, 9766010, 0, 21, 524, 0, 42810, 0)
 	traffic(tls.Stats, 18218, 240379, 0, 19636122, 0, 43, 1054, 0, 86110, 0)
 	return l
+}
+
+// Link-layer addresses of the packets the fixture makes: the client (or
+// the router in front of it), the director's two sides, the real servers.
+var (
+	macClient  = pkt.MAC(0x01)
+	macDirC    = pkt.MAC(0x10)
+	macDirR    = pkt.MAC(0x20)
+	macRSFirst = byte(0x31)
+)
+
+// rsMAC is real server d's link-layer address in the fixture.
+func rsMAC(s *vs.Service, d *vs.Dest) [6]byte {
+	for i, x := range s.Dests {
+		if x == d {
+			return pkt.MAC(macRSFirst + byte(i))
+		}
+	}
+	return pkt.MAC(0x3f)
+}
+
+// record makes the trace record the data plane would report for a packet
+// of connection c (a client's packet, or with out a reply) with TCP flags
+// flags, through the trace package's own Event and Record code: the frame
+// as received, the frame as s's method rewrites it, the connection's
+// state, and for a new connection (isNew) the scheduler's explanation of
+// the pick of c's real server. at is the record's wall-clock time.
+func (l *lab) record(t testing.TB, s *vs.Service, c *conntrack.Conn, out bool, flags uint8, isNew bool, seq uint64, at time.Time) *trace.Record {
+	t.Helper()
+	var d *vs.Dest
+	for _, x := range s.Dests {
+		if x.Addr16 == c.DAddr && x.Port == c.DPort {
+			d = x
+		}
+	}
+	if d == nil {
+		t.Fatalf("connection %v has no real server in %s", c.DAddr, serviceName(s))
+	}
+	cip, vip, rip := vs.AddrFrom16(c.CAddr), vs.AddrFrom16(c.VAddr), vs.AddrFrom16(c.DAddr)
+	in := pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: c.CPort, DPort: c.VPort, TCPFlags: flags}
+	sent := in
+	sent.SrcMAC, sent.DstMAC = macDirR, rsMAC(s, d)
+	if out {
+		in = pkt.Spec{SrcMAC: rsMAC(s, d), DstMAC: macDirR, Src: rip, Dst: cip, Proto: header.ProtoTCP, SPort: c.DPort, DPort: c.CPort, TCPFlags: flags}
+		sent = in
+		sent.SrcMAC, sent.DstMAC, sent.Src, sent.SPort, sent.TTL = macDirC, macClient, vip, c.VPort, 63
+	} else if c.Fwd == vs.Masq {
+		sent.Dst, sent.DPort = rip, c.DPort
+	}
+	var ev trace.Event
+	ev.Start(l.clk.Now(), 0, 0, pkt.Build(in))
+	ev.Out = 1
+	if out {
+		ev.In, ev.Out, ev.Dir = 1, 0, forward.Out
+	}
+	ev.After.Set(pkt.Build(sent))
+	dec := trace.ConnHit
+	if isNew {
+		dec = trace.ConnNew
+	}
+	ev.Conn.Set(dec, c)
+	ev.Conn.Finish(c, l.clk.Now())
+	ev.Tuple = trace.Tuple{Proto: c.Proto, Known: true, Client: c.CAddr, VIP: c.VAddr, Port: c.VPort}
+	if isNew {
+		sc, err := sched.New(s.SchedName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.Update(s)
+		withSched := *s
+		withSched.Sched = sc
+		fl := &vs.Flow{Proto: c.Proto, Src: c.CAddr, Dst: c.VAddr, SPort: c.CPort, DPort: c.VPort}
+		var pk sched.Peek
+		ev.Sched.Capture(&withSched, fl, &pk)
+		ev.Sched.Picked(&withSched, fl, d, &pk)
+	}
+	ev.Seq = seq
+	return trace.NewRecord(&ev, []string{"eth0", "eth1"}, at)
+}
+
+// fakeTrace stands in for the daemon's trace.Hub: Trace hands out a
+// channel the test feeds records into, and counts starts and stops.
+type fakeTrace struct {
+	mu      sync.Mutex
+	ch      chan *trace.Record
+	filter  trace.Filter
+	starts  int
+	stops   int
+	running bool
+}
+
+func (f *fakeTrace) start(flt trace.Filter) (<-chan *trace.Record, func() uint64, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts++
+	f.running, f.filter = true, flt
+	ch := make(chan *trace.Record, 64)
+	f.ch = ch
+	var once sync.Once
+	return ch, func() uint64 { return 0 }, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.stops++
+			f.running = false
+			close(ch)
+			f.mu.Unlock()
+		})
+	}
+}
+
+// send hands rec to the running trace; false if none runs.
+func (f *fakeTrace) send(rec *trace.Record) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.running {
+		return false
+	}
+	f.ch <- rec
+	return true
+}
+
+func (f *fakeTrace) state() (starts, stops int, running bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.starts, f.stops, f.running
+}
+
+// realisticPackets are sampled packets for the realistic lab, oldest
+// first: on the NAT web service a data packet of an established
+// connection to its first real server, then a new connection's SYN to
+// the second, the reply and the client's ACK; on the DR service a packet
+// of an established connection and a new connection's SYN.
+func realisticPackets(t testing.TB, l *lab) []*trace.Record {
+	t.Helper()
+	web, tls := l.svcs[0], l.svcs[1]
+	w1 := web.Dests[0]
+	var old *conntrack.Conn
+	l.conns.Range(func(c *conntrack.Conn) bool {
+		if c.Svc == web && c.DAddr == w1.Addr16 && c.StateName() == "ESTABLISHED" {
+			old = c
+		}
+		return old == nil
+	})
+	if old == nil {
+		t.Fatal("no established web connection in the lab")
+	}
+	at := t0.Add(-2 * time.Second)
+	var recs []*trace.Record
+	add := func(s *vs.Service, c *conntrack.Conn, out bool, flags uint8, isNew bool) {
+		at = at.Add(137 * time.Millisecond)
+		recs = append(recs, l.record(t, s, c, out, flags, isNew, uint64(len(recs)+4000), at))
+	}
+	add(web, old, false, header.TCPAck|header.TCPPsh, false)
+	// The real servers the schedulers pick (wlc: the lowest overhead per
+	// weight, rr: the head of the list), so that the explanations agree.
+	nc := l.conn(t, web, w1, "198.51.100.14", 47120, false, "", 0)
+	add(web, nc, false, header.TCPSyn, true)
+	nc.Update(l.clk.Now(), conntrack.Out, header.TCPSyn|header.TCPAck)
+	add(web, nc, true, header.TCPSyn|header.TCPAck, false)
+	nc.Update(l.clk.Now(), conntrack.In, header.TCPAck)
+	add(web, nc, false, header.TCPAck, false)
+	var dr *conntrack.Conn
+	l.conns.Range(func(c *conntrack.Conn) bool {
+		if c.Svc == tls {
+			dr = c
+		}
+		return dr == nil
+	})
+	add(tls, dr, false, header.TCPAck|header.TCPPsh, false)
+	nd := l.conn(t, tls, tls.Dests[0], "198.51.100.15", 52810, false, "", 0)
+	add(tls, nd, false, header.TCPSyn, true)
+	return recs
 }

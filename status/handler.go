@@ -67,13 +67,23 @@ type Config struct {
 	// RecentPerService is how many connections each service lists; 0 =
 	// DefaultRecentPerService.
 	RecentPerService int
+	// Trace starts the sampled packet trace the page shows while it is
+	// viewed (with PacketFilter); nil shows no packets.
+	Trace TraceFunc
+	// TraceIdle is how long the trace runs after the last request for
+	// the document; 0 = DefaultTraceIdle.
+	TraceIdle time.Duration
+	// PacketsPerService is how many packets each service keeps; 0 =
+	// DefaultPacketsPerService.
+	PacketsPerService int
 }
 
 // Handler serves the status page and its JSON document. It is safe for
 // concurrent use.
 type Handler struct {
-	cfg    *Config
-	recent tracker
+	cfg     *Config
+	recent  tracker
+	packets packets
 }
 
 // New returns a handler reading cfg.
@@ -96,6 +106,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.RecentPerService <= 0 {
 		cfg.RecentPerService = DefaultRecentPerService
 	}
+	if cfg.TraceIdle <= 0 {
+		cfg.TraceIdle = DefaultTraceIdle
+	}
+	if cfg.PacketsPerService <= 0 {
+		cfg.PacketsPerService = DefaultPacketsPerService
+	}
 	return &Handler{cfg: &cfg}, nil
 }
 
@@ -103,6 +119,10 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) Snapshot() View {
 	return h.build(h.cfg.Table(), h.cfg.Now())
 }
+
+// Close stops the page's packet trace, if one runs, and waits for it to
+// end; the handler starts none after Close.
+func (h *Handler) Close() { h.packets.close() }
 
 //go:embed page.html
 var page []byte
@@ -162,6 +182,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body == nil {
+		// Someone views the page: keep (or start) its packet trace.
+		h.packets.touch(h.cfg)
 		var err error
 		if body, err = json.Marshal(h.Snapshot()); err != nil {
 			http.Error(w, "500 "+err.Error(), http.StatusInternalServerError)

@@ -79,7 +79,8 @@ func TestJSON(t *testing.T) {
           {"dir": "in", "before": {"src": "198.51.100.7:40000", "dst": "192.0.2.10:80"},
                         "after": {"src": "198.51.100.7:40000", "dst": "203.0.113.11:80"}},
           {"dir": "out", "before": {"src": "203.0.113.11:80", "dst": "198.51.100.7:40000"},
-                         "after": {"src": "192.0.2.10:80", "dst": "198.51.100.7:40000"}}]}]},
+                         "after": {"src": "192.0.2.10:80", "dst": "198.51.100.7:40000"}}]}],
+     "packets": []},
     {"name": "TCP 192.0.2.30:8080", "proto": "tcp", "addr": "192.0.2.30", "port": 8080, "family": "inet",
      "scheduler": "rr", "persistent": 60, "laddrs": ["203.0.113.250"],
      "stats": {"conns": 3, "in_pkts": 7, "out_pkts": 2, "in_bytes": 700, "out_bytes": 200,
@@ -107,13 +108,15 @@ func TestJSON(t *testing.T) {
           {"dir": "in", "before": {"src": "198.51.100.8:40001", "dst": "192.0.2.30:8080"},
                         "after": {"src": "203.0.113.250:5000", "dst": "203.0.113.31:8080"}},
           {"dir": "out", "before": {"src": "203.0.113.31:8080", "dst": "203.0.113.250:5000"},
-                         "after": {"src": "192.0.2.30:8080", "dst": "198.51.100.8:40001"}}]}]},
+                         "after": {"src": "192.0.2.30:8080", "dst": "198.51.100.8:40001"}}]}],
+     "packets": []},
     {"name": "FWM 7 IPv6", "port": 0, "fwmark": 7, "family": "inet6", "scheduler": "sh", "persistent": 0,
      "stats": {"conns": 0, "in_pkts": 0, "out_pkts": 0, "in_bytes": 0, "out_bytes": 0,
        "rates": {"cps": 0, "in_pps": 0, "out_pps": 0, "in_bps": 0, "out_bps": 0}},
-     "dests": [], "recent": []}
+     "dests": [], "recent": [], "packets": []}
   ],
-  "recent": {"source": "conntrack", "scanned": 3, "truncated": false}
+  "recent": {"source": "conntrack", "scanned": 3, "truncated": false},
+  "packets": {"tracing": false}
 }`
 	var w bytes.Buffer
 	if err := json.Indent(&w, compact(t, want), "", "  "); err != nil {

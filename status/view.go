@@ -16,6 +16,8 @@ type View struct {
 	Services  []Service  `json:"services"`
 	// Recent says where the connections listed per service come from.
 	Recent RecentInfo `json:"recent"`
+	// Packets says whether the page's sampled packet trace runs.
+	Packets PacketInfo `json:"packets"`
 }
 
 // Conntrack is the size of the connection table.
@@ -50,6 +52,8 @@ type Service struct {
 	Dests      []Dest   `json:"dests"`
 	// Recent are the service's newest connections, newest first.
 	Recent []Conn `json:"recent"`
+	// Packets are the service's last sampled packets, newest first.
+	Packets []Packet `json:"packets"`
 }
 
 // Dest is a real server.
@@ -154,6 +158,14 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 	v := View{Time: now.UTC().Format(time.RFC3339), Services: []Service{}}
 	recent, info := h.recent.list(h.cfg, t)
 	v.Recent = info
+	names := map[string]bool{}
+	if t != nil {
+		for _, s := range t.Services {
+			names[serviceName(s)] = true
+		}
+	}
+	pkts, pinfo := h.packets.lists(names)
+	v.Packets = pinfo
 	if h.cfg.Conntrack != nil {
 		e, c := h.cfg.Conntrack()
 		v.Conntrack = &Conntrack{Entries: e, Capacity: c}
@@ -166,6 +178,10 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 			Name: serviceName(s), Port: s.Port, FwMark: s.FwMark, Family: "inet",
 			Scheduler: s.SchedName, Stats: readStats(s.Stats),
 			Dests: make([]Dest, 0, len(s.Dests)), Recent: recent[s.Key],
+			Packets: pkts[serviceName(s)],
+		}
+		if sv.Packets == nil {
+			sv.Packets = []Packet{}
 		}
 		if s.IPv6 {
 			sv.Family = "inet6"

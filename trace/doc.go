@@ -24,6 +24,19 @@
 // Event into a Record (JSON-ready, with the header changes worked out),
 // and Record.Text renders the block gdirector trace prints.
 //
+// # Sampling
+//
+// A Filter's Sample thins a trace out to one packet in N per worker
+// (gdirector trace --sample N; the status page asks for 1 in 64). The
+// decision comes first, before the Event is filled: each worker counts on
+// its own (Plan.Sample, no shared counter, no atomic operation beyond the
+// load of the tracer's Plan that filtering needs anyway), and a packet it
+// skips goes through the data plane exactly as with no tracer. A sampled
+// trace so costs about 1/N of a full one. SampleGap also takes a worker's
+// next packet after a quiet spell, so that sampling thins only busy
+// traffic. With several subscribers the tracer samples for the densest,
+// and the Hub thins the others' streams down to their own rate.
+//
 // The scheduler's explanation is taken around the pick only while
 // tracing (SchedInfo.Capture before it, SchedInfo.Picked after it). The
 // dests' connection counters and the schedulers' state are read racily:

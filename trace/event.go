@@ -64,6 +64,8 @@ type ConnInfo struct {
 	Expires                    int64
 	CAddr, VAddr, DAddr, LAddr [16]byte
 	CPort, VPort, DPort, LPort uint16
+	// Svc is the key of the connection's service (zero if unknown).
+	Svc vs.ServiceKey
 }
 
 // Set records connection c and its state before the packet.
@@ -75,6 +77,9 @@ func (ci *ConnInfo) Set(d ConnDecision, c *conntrack.Conn) {
 	}
 	if d == ConnNew {
 		ci.Before = conntrack.StateNone
+	}
+	if c.Svc != nil {
+		ci.Svc = c.Svc.Key
 	}
 }
 

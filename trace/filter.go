@@ -17,11 +17,24 @@ import (
 // destination, destination port and protocol, as a client's packet to
 // the VIP; one that could not even be decoded matches only a filter
 // that selects nothing in particular.
+//
+// Sample and SampleGap thin the trace out instead of selecting: each
+// worker fills an event for only one packet in Sample it handles
+// (counted per worker, decided before the event is filled, so a sampled
+// trace costs the data plane about 1/Sample of a full one), and the
+// filter then looks at those. SampleGap also takes a worker's next packet
+// when it took none for that long (by the data plane's clock): a quiet
+// director's few packets all show, a busy one's are thinned.
 type Filter struct {
 	Client netip.Prefix // the client's address or network
 	VIP    netip.Addr
 	Port   uint16 // the service (virtual) port
 	Proto  vs.Proto
+	// Sample: one packet in Sample per worker; 0 and 1 take every one.
+	Sample int
+	// SampleGap: with Sample, also take a packet after this long without
+	// one; 0: never. Not carried by Args (in-process subscribers only).
+	SampleGap time.Duration
 }
 
 // Match reports whether t passes the filter. It allocates nothing.
@@ -41,8 +54,17 @@ func (f *Filter) Match(t *Tuple) bool {
 	return true
 }
 
-// IsZero reports whether the filter selects every packet.
+// IsZero reports whether the filter selects every packet, unsampled.
 func (f *Filter) IsZero() bool { return *f == Filter{} }
+
+// SelectsAll reports whether the filter's Match passes every packet (it
+// may still sample them).
+func (f *Filter) SelectsAll() bool {
+	return !f.Client.IsValid() && !f.VIP.IsValid() && f.Port == 0 && f.Proto == 0
+}
+
+// every is the filter's sampling period: 1 for every packet.
+func (f *Filter) every() int { return max(f.Sample, 1) }
 
 // Args returns the filter as gdirector trace arguments.
 func (f *Filter) Args() []string {
@@ -63,6 +85,9 @@ func (f *Filter) Args() []string {
 	if f.Proto != 0 {
 		a = append(a, "--proto", strings.ToLower(f.Proto.String()))
 	}
+	if f.Sample > 1 {
+		a = append(a, "--sample", strconv.Itoa(f.Sample))
+	}
 	return a
 }
 
@@ -77,13 +102,16 @@ type Options struct {
 }
 
 // Usage is the synopsis of gdirector trace.
-const Usage = "usage: gdirector trace [--socket PATH] [--client ADDR|PREFIX] [--vip ADDR] [--port N] [--proto tcp|udp|sctp] [--count N] [--duration D] [--json] [--pcap FILE]"
+const Usage = "usage: gdirector trace [--socket PATH] [--client ADDR|PREFIX] [--vip ADDR] [--port N] [--proto tcp|udp|sctp] [--sample N] [--count N] [--duration D] [--json] [--pcap FILE]"
 
 // ErrUsage is wrapped by every error ParseArgs returns.
 var ErrUsage = errors.New("bad trace arguments")
 
 // MaxCount bounds --count.
 const MaxCount = 1 << 30
+
+// MaxSample bounds --sample.
+const MaxSample = 1 << 24
 
 // ParseArgs reads gdirector trace's arguments (without the command name).
 // Each flag takes its value as the next argument or after '='; a flag
@@ -106,7 +134,7 @@ func ParseArgs(argv []string) (Options, error) {
 			if hasVal {
 				return Options{}, usageErr("--json takes no value")
 			}
-		case "socket", "client", "vip", "port", "proto", "count", "duration", "pcap":
+		case "socket", "client", "vip", "port", "proto", "sample", "count", "duration", "pcap":
 			if !hasVal {
 				if i+1 == len(argv) {
 					return Options{}, usageErr("--%s needs a value", name)
@@ -174,6 +202,14 @@ func (o *Options) set(name, val string) error {
 			o.Filter.Proto = vs.SCTP
 		default:
 			return usageErr("--proto %q: want tcp, udp or sctp", val)
+		}
+	case "sample":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > MaxSample {
+			return usageErr("--sample %q: want 1..%d (1 in N packets per worker)", val, MaxSample)
+		}
+		if n > 1 { // 1: every packet, the zero value
+			o.Filter.Sample = n
 		}
 	case "count":
 		n, err := strconv.Atoi(val)

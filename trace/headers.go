@@ -210,6 +210,10 @@ func protoName(p uint8) string {
 }
 
 // tcpFlags renders TCP flags as tcpdump does: [S], [S.], [P.], [F.], [R.]…
+// TCPFlags renders TCP flags as gdirector trace prints them: "[S]",
+// "[S.]", "[P.]", "[F.]", "[none]".
+func TCPFlags(f uint8) string { return tcpFlags(f) }
+
 func tcpFlags(f uint8) string {
 	s := "["
 	for _, x := range []struct {

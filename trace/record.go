@@ -51,7 +51,10 @@ type Record struct {
 // ConnRecord is the connection of a packet.
 type ConnRecord struct {
 	// Decision is "hit" (a known connection) or "new".
-	Decision    string `json:"decision"`
+	Decision string `json:"decision"`
+	// Service names the connection's virtual service as ipvsadm -L -n
+	// heads it ("TCP 192.0.2.10:80", "FWM 7"); empty if unknown.
+	Service     string `json:"service,omitempty"`
 	Client      string `json:"client"`
 	VIP         string `json:"vip"`
 	RealServer  string `json:"real_server"`
@@ -117,6 +120,19 @@ func MethodName(m vs.FwdMethod) string {
 	return "unknown"
 }
 
+// ServiceName names the service of key k as ipvsadm -L -n heads it:
+// "TCP 192.0.2.10:80", "UDP [2001:db8::10]:53", "FWM 7", "FWM 7 IPv6".
+func ServiceName(k vs.ServiceKey) string {
+	if k.FwMark != 0 {
+		n := fmt.Sprintf("FWM %d", k.FwMark)
+		if k.IPv6 {
+			n += " IPv6"
+		}
+		return n
+	}
+	return k.Proto.String() + " " + addrPort(k.Addr, k.Port)
+}
+
 func addrPort(a [16]byte, port uint16) string {
 	return netip.AddrPortFrom(vs.AddrFrom16(a), port).String()
 }
@@ -167,6 +183,9 @@ func NewRecord(ev *Event, devs []string, at time.Time) *Record {
 			ExpiresIn: time.Duration(max(c.Expires, 0)).Round(time.Millisecond).String()}
 		if c.Decision == ConnNew {
 			cr.Decision, cr.StateBefore = "new", ""
+		}
+		if c.Svc != (vs.ServiceKey{}) {
+			cr.Service = ServiceName(c.Svc)
 		}
 		if c.Fwd == vs.FullNAT {
 			cr.Local = addrPort(c.LAddr, c.LPort)

@@ -46,6 +46,14 @@ func TestParseArgs(t *testing.T) {
 		{argv: []string{"--bogus"}, err: true},
 		{argv: []string{"stray"}, err: true},
 		{argv: []string{"--pcap", ""}, err: true},
+		{argv: []string{"--sample", "64", "--vip", "192.0.2.10"}, want: Options{Filter: Filter{VIP: netip.MustParseAddr("192.0.2.10"), Sample: 64}}},
+		{argv: []string{"--sample=1"}, want: Options{}}, // every packet
+		{argv: []string{"--sample", "0"}, err: true},
+		{argv: []string{"--sample", "-4"}, err: true},
+		{argv: []string{"--sample", "16777217"}, err: true},
+		{argv: []string{"--sample", "1e3"}, err: true},
+		{argv: []string{"--sample"}, err: true},
+		{argv: []string{"--sample", "2", "--sample", "2"}, err: true},
 	}
 	for _, c := range cases {
 		got, err := ParseArgs(c.argv)
@@ -68,6 +76,7 @@ func FuzzParseArgs(f *testing.F) {
 	f.Add("--vip", "2001:db8::10", "--port", "443")
 	f.Add("--client=198.51.100.0/24", "--proto", "udp", "--json")
 	f.Add("--duration", "1m30s", "--pcap", "x")
+	f.Add("--sample", "64", "--port", "80")
 	f.Fuzz(func(t *testing.T, a, b, c, d string) {
 		o, err := ParseArgs([]string{a, b, c, d})
 		if err != nil {
@@ -228,5 +237,125 @@ func TestHub(t *testing.T) {
 	}
 	if a.Dropped() == 0 {
 		t.Fatal("no loss counted with a 4-event queue and 10 events")
+	}
+}
+
+// TestPlanSample: a worker's sampler takes one packet in Every, starting
+// with the first; Gap also takes a packet after a quiet spell; a counter
+// left over from a sparser plan does not delay a denser one.
+func TestPlanSample(t *testing.T) {
+	take := func(p *Plan, left *int, took *int64, times []int64) string {
+		var b []byte
+		for _, now := range times {
+			if p.Sample(left, took, now) {
+				b = append(b, 'x')
+			} else {
+				b = append(b, '.')
+			}
+		}
+		return string(b)
+	}
+	ticks := func(n int, step int64) []int64 {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = int64(i) * step
+		}
+		return ts
+	}
+	var left int
+	var took int64
+	if got := take(everyPacket, &left, &took, ticks(5, 1)); got != "xxxxx" {
+		t.Errorf("every packet: %s", got)
+	}
+	p4 := &Plan{Every: 4}
+	if got := take(p4, &left, &took, ticks(12, 1)); got != "x...x...x..." {
+		t.Errorf("1 in 4: %s", got)
+	}
+	// Gap 10: packets 1 apart are thinned, then one 20 later is taken at once.
+	left, took = 0, 0
+	pg := &Plan{Every: 4, Gap: 10}
+	if got := take(pg, &left, &took, []int64{0, 1, 2, 30, 31, 32, 33, 34}); got != "x..x...x" {
+		t.Errorf("1 in 4, gap 10: %s", got)
+	}
+	// From 1 in 1000 to 1 in 2: the next packet is taken.
+	left, took = 0, 0
+	take(&Plan{Every: 1000}, &left, &took, ticks(2, 1))
+	if got := take(&Plan{Every: 2}, &left, &took, ticks(4, 1)); got != "x.x." {
+		t.Errorf("after a sparser plan: %s", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { p4.Sample(&left, &took, 5) }); n != 0 {
+		t.Errorf("Sample: %v allocs", n)
+	}
+}
+
+// TestSetFiltersPlan: the tracer samples as densely as its densest
+// filter, and a sampled filter that selects every packet wants them all.
+func TestSetFiltersPlan(t *testing.T) {
+	client := netip.MustParsePrefix("198.51.100.2/32")
+	cases := []struct {
+		fs      []Filter
+		every   int
+		gap     int64
+		filters int // -1: nil (every packet)
+	}{
+		{nil, 1, 0, -1},
+		{[]Filter{{Sample: 64}}, 64, 0, -1},
+		{[]Filter{{Sample: 64, SampleGap: time.Second}, {Sample: 8, Client: client}}, 8, int64(time.Second), -1},
+		{[]Filter{{Sample: 64, SampleGap: time.Second}, {Client: client}}, 1, 0, -1},
+		{[]Filter{{Sample: 16, Client: client}, {Sample: 4, Port: 80}}, 4, 0, 2},
+		{[]Filter{{Sample: 16, SampleGap: 2 * time.Second}, {Sample: 16, SampleGap: time.Second}}, 16, int64(time.Second), -1},
+	}
+	for i, c := range cases {
+		tr := NewTracer(1)
+		tr.SetFilters(c.fs)
+		p := tr.Plan()
+		if p.Every != c.every || p.Gap != c.gap || (c.filters < 0) != (p.Filters == nil) || (c.filters >= 0 && len(p.Filters) != c.filters) {
+			t.Errorf("%d: plan %+v, want every %d gap %d filters %d", i, p, c.every, c.gap, c.filters)
+		}
+	}
+}
+
+// TestHubSample: a subscriber that samples more sparsely than the tracer
+// (which samples for the densest subscriber) gets about 1 in its own
+// Sample of the events its filter passes, and SampleGap lets one through
+// after a quiet spell; the full trace next to it loses nothing.
+func TestHubSample(t *testing.T) {
+	var installed *Tracer
+	hub := NewHub(func(tr *Tracer) { installed = tr }, func() int64 { return 0 }, 256)
+	sparse := hub.Subscribe(Filter{Sample: 8, SampleGap: time.Second})
+	defer sparse.Close()
+	if p := installed.Plan(); p.Every != 8 {
+		t.Fatalf("one subscriber sampling 1 in 8: plan %+v", p)
+	}
+	full := hub.Subscribe(Filter{Port: 80})
+	defer full.Close()
+	if p := installed.Plan(); p.Every != 1 || p.Filters != nil {
+		t.Fatalf("with a full trace: plan %+v", p)
+	}
+	emit := func(at int64) {
+		var ev Event
+		ev.Start(at, 0, 0, frame([4]byte{198, 51, 100, 9}, [4]byte{192, 0, 2, 10}, 1, 80))
+		ev.Tuple = Tuple{Proto: vs.TCP, Known: true, Client: netip.MustParseAddr("198.51.100.9").As16(), Port: 80}
+		installed.Emit(&ev)
+	}
+	for i := range 64 {
+		emit(int64(i)) // 64 events within a nanosecond each
+	}
+	emit(int64(time.Second) + 64) // after a quiet second
+	count := func(s *Subscription) (n int) {
+		for {
+			select {
+			case <-s.Events():
+				n++
+			case <-time.After(100 * time.Millisecond):
+				return n
+			}
+		}
+	}
+	if n := count(full); n != 65 {
+		t.Errorf("full trace got %d of 65 events", n)
+	}
+	if n := count(sparse); n != 9 { // 64/8, and the one after the gap
+		t.Errorf("1 in 8 got %d events, want 9", n)
 	}
 }

@@ -80,12 +80,25 @@ func garpFrame(mac net.HardwareAddr, ip netip.Addr) []byte {
 	return b
 }
 
-// unsolicitedNA is a neighbour advertisement for target with the override
-// flag and the target link-layer address option (the kernel adds the
-// checksum).
+// Neighbour advertisement flags (RFC 4861 §4.4).
+const (
+	naRouter    = 0x80
+	naSolicited = 0x40
+	naOverride  = 0x20
+)
+
+// unsolicitedNA is a neighbour advertisement for target with the router
+// and override flags and the target link-layer address option (the kernel
+// adds the checksum). RFC 5798 §6.4.1 asks for the router flag: a virtual
+// router's address is a router's, and a host that saw a neighbour
+// advertisement without it for its default gateway would drop the
+// gateway from its default router list (RFC 4861 §7.2.5). keepalived sets
+// it only when the interface forwards; a director is the real servers'
+// router in NAT mode, and a client does not mind the flag on a service
+// address.
 func unsolicitedNA(mac net.HardwareAddr, target netip.Addr) []byte {
 	b := make([]byte, 0, 32)
-	b = append(b, 136, 0, 0, 0, 0x20, 0, 0, 0) // type NA, override
+	b = append(b, 136, 0, 0, 0, naRouter|naOverride, 0, 0, 0) // type NA, code 0, checksum, flags, reserved
 	b = append(b, target.AsSlice()...)
 	b = append(b, 2, 1) // target link-layer address, 8 bytes
 	b = append(b, mac...)

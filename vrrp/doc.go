@@ -62,6 +62,34 @@
 // local one (a mismatch is dropped, as two masters would otherwise share
 // a VRID). A version 3 interval is learnt from the master (Master_Adver_Interval).
 //
+// # Sockets
+//
+// IPv4 adverts go out of a raw socket with IP_HDRINCL: the package writes
+// the IPv4 header (TTL 255, TOS 0xc0) and reads the TTL back from the
+// header of what it receives. IPv6 adverts go out of a raw socket of
+// protocol 112 bound to the device and to the source address (the
+// interface's link-local address unless a unicast source is configured,
+// which must not be tentative: add it with nodad or wait for DAD), with
+// IPV6_MULTICAST_HOPS and IPV6_UNICAST_HOPS 255; a multicast node joins
+// ff02::12 on the device. The hop limit and the destination of what it
+// receives come from IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO. keepalived
+// lets the kernel compute and verify the IPv6 checksum (IPV6_CHECKSUM,
+// offset 6); this package computes it itself over the RFC 2460
+// pseudo-header (the socket is bound to the source, so the kernel sends
+// from the address the checksum covers) and verifies it in Decode, so a
+// bad checksum is counted as a drop rather than discarded unseen. Both
+// interoperate on the wire (e2e TestGdvrrpKeepalived). keepalived sends
+// IPv6 unicast adverts with the default hop limit (64), which is why
+// unicast peers skip the hop-limit check.
+//
+// On becoming master a node announces every virtual address: a
+// gratuitous ARP request (sender and target address the VIP, from the
+// interface's MAC, to the broadcast address) through a packet socket, or
+// an unsolicited neighbour advertisement to ff02::1 with hop limit 255,
+// the override and router flags (RFC 5798 §6.4.1) and a target
+// link-layer address option through an ICMPv6 socket, Options.Announce
+// times.
+//
 // # Timers
 //
 // Skew_Time is (256-Priority)/256 seconds in version 2 and

@@ -263,27 +263,7 @@ func aggregate(cfg *Config, name string, dist Dist, fail bool, nClients int, arr
 	if len(arrivals) > 0 {
 		res.Lag = lag / float64(len(arrivals))
 	}
-	res.Done = uint64(len(resp))
-	if len(resp) > 0 {
-		var sum float64
-		for _, r := range resp {
-			sum += r
-		}
-		res.MeanResp = sum / float64(len(resp))
-		slices.Sort(resp)
-		res.P99Resp = resp[int(math.Ceil(0.99*float64(len(resp))))-1]
-	}
-	var scheduled uint64
-	for _, c := range res.Count {
-		scheduled += c
-	}
-	res.Share = make([]float64, n)
-	for i, c := range res.Count {
-		if scheduled > 0 {
-			res.Share[i] = float64(c) / float64(scheduled)
-		}
-	}
-	res.CVShare = cv(res.Share)
+	res.summarise(resp)
 	if busy != nil {
 		res.Util = make([]float64, n)
 		for i, b := range busy {
@@ -292,15 +272,7 @@ func aggregate(cfg *Config, name string, dist Dist, fail bool, nClients int, arr
 		res.CVUtil = cv(res.Util)
 	}
 	if fail {
-		for k := range before {
-			if before[k] < 0 || before[k] == failed || after[k] < 0 {
-				continue
-			}
-			res.Seen++
-			if after[k] != before[k] {
-				res.Moved++
-			}
-		}
+		res.remapped(before, after, failed)
 	}
 	return res
 }

@@ -7,9 +7,7 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"gonum.org/v1/plot"
@@ -55,18 +53,11 @@ func (lr *LiveReport) pairs(d Dist) (sim []*Result, live []*LiveResult) {
 func (lr *LiveReport) WriteTable(w io.Writer) error {
 	c := &lr.Sim.Config
 	n := len(c.Speeds)
-	ws := make([]string, n)
-	for i, x := range c.Weights {
-		ws[i] = strconv.Itoa(int(x))
-	}
-	clients := "uniform"
-	if c.Zipf != 0 {
-		clients = "Zipf " + fnum(c.Zipf)
-	}
+	ws, clients := c.weightsAndClients()
 	fmt.Fprintf(w, "gdirector bench sched --live: seed %d, %s s per run, load %s%%, mean work %s ms at speed 1\n",
 		c.Seed, fnum(c.Duration), fnum(c.Load*100), fnum(c.Mean*1000))
 	fmt.Fprintf(w, "servers s1..s%d: speeds %s, weights %s; %d clients 198.51.100.10+ (%s) to VIP %s; inactive %s s after close\n",
-		n, joinFloats(c.Speeds, fnum), strings.Join(ws, ","), len(c.Clients), clients, c.Dst, fnum(c.Inact))
+		n, joinFloats(c.Speeds, fnum), ws, len(c.Clients), clients, c.Dst, fnum(c.Inact))
 	fmt.Fprintf(w, "live: netns lab, gdirector daemon (NAT), real servers processor-sharing at their speed; at most %d connections per run, %d at once\n",
 		c.Live.MaxConns, c.Live.Conc)
 	if lr.Note != "" {
@@ -108,12 +99,7 @@ func (lr *LiveReport) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(lr.Failure) > 0 {
-		what := "quiesced (weight 0)"
-		if c.FailMode == Remove {
-			what = "removed from the service"
-		}
-		fmt.Fprintf(w, "\nfailure: s%d %s at %s s, exponential work; remap = clients of the other servers that moved\n",
-			c.Fail, what, fnum(c.FailAt*c.Duration))
+		failureHeading(w, c)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "sched\tremap sim\tlive\tmoved/seen sim\tlive\tlost sim\terr live\tp99 sim\tlive\tx\t")
 		for i, s := range lr.Sim.Failure {
@@ -395,18 +381,5 @@ func (lr *LiveReport) WritePlots(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var files []string
-	for _, pl := range []struct {
-		name string
-		p    *plot.Plot
-	}{{"live-p99", lr.P99Plot()}, {"live-share", sp}} {
-		for _, ext := range []string{".svg", ".png"} {
-			f := filepath.Join(dir, pl.name+ext)
-			if err := pl.p.Save(11*vg.Inch, 4.5*vg.Inch, f); err != nil {
-				return nil, err
-			}
-			files = append(files, f)
-		}
-	}
-	return files, nil
+	return savePlots(dir, []namedPlot{{"live-p99", lr.P99Plot()}, {"live-share", sp}})
 }

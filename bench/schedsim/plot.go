@@ -135,11 +135,20 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return savePlots(dir, []namedPlot{{"p99", r.P99Plot()}, {"share", sp}})
+}
+
+// namedPlot is a plot and the base name of its files.
+type namedPlot struct {
+	name string
+	p    *plot.Plot
+}
+
+// savePlots writes each plot as NAME.svg and NAME.png into dir and
+// returns the files written.
+func savePlots(dir string, plots []namedPlot) ([]string, error) {
 	var files []string
-	for _, pl := range []struct {
-		name string
-		p    *plot.Plot
-	}{{"p99", r.P99Plot()}, {"share", sp}} {
+	for _, pl := range plots {
 		for _, ext := range []string{".svg", ".png"} {
 			f := filepath.Join(dir, pl.name+ext)
 			if err := pl.p.Save(11*vg.Inch, 4.5*vg.Inch, f); err != nil {

@@ -26,24 +26,41 @@ func joinFloats(xs []float64, f func(float64) string) string {
 
 func fnum(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
+// weightsAndClients returns the weights as a list ("1,1,2,4") and the
+// client population's name ("uniform", "Zipf 1.1"), for table headings.
+func (c *Config) weightsAndClients() (weights, clients string) {
+	ws := make([]string, len(c.Weights))
+	for i, x := range c.Weights {
+		ws[i] = strconv.Itoa(int(x))
+	}
+	clients = "uniform"
+	if c.Zipf != 0 {
+		clients = "Zipf " + fnum(c.Zipf)
+	}
+	return strings.Join(ws, ","), clients
+}
+
+// failureHeading writes the line that introduces the failure table.
+func failureHeading(w io.Writer, c *Config) {
+	what := "quiesced (weight 0)"
+	if c.FailMode == Remove {
+		what = "removed from the service"
+	}
+	fmt.Fprintf(w, "\nfailure: s%d %s at %s s, exponential work; remap = clients of the other servers that moved\n",
+		c.Fail, what, fnum(c.FailAt*c.Duration))
+}
+
 // WriteTable writes the report as text tables: one per distribution with
 // response times, shares, utilisation and imbalance, then the failure
 // run's remapping.
 func (r *Report) WriteTable(w io.Writer) error {
 	c := &r.Config
 	n := len(c.Speeds)
-	ws := make([]string, n)
-	for i, x := range c.Weights {
-		ws[i] = strconv.Itoa(int(x))
-	}
-	clients := "uniform"
-	if c.Zipf != 0 {
-		clients = "Zipf " + fnum(c.Zipf)
-	}
+	ws, clients := c.weightsAndClients()
 	fmt.Fprintf(w, "gdirector bench sched: seed %d, %s s per run, load %s%%, mean work %s ms at speed 1\n",
 		c.Seed, fnum(c.Duration), fnum(c.Load*100), fnum(c.Mean*1000))
 	fmt.Fprintf(w, "servers s1..s%d: speeds %s, weights %s; 512 clients (%s); inactive %s s after close\n",
-		n, joinFloats(c.Speeds, fnum), strings.Join(ws, ","), clients, fnum(c.Inact))
+		n, joinFloats(c.Speeds, fnum), ws, clients, fnum(c.Inact))
 	for _, d := range c.Dists {
 		var rows []*Result
 		for _, res := range r.Steady {
@@ -85,12 +102,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(r.Failure) > 0 {
-		what := "quiesced (weight 0)"
-		if c.FailMode == Remove {
-			what = "removed from the service"
-		}
-		fmt.Fprintf(w, "\nfailure: s%d %s at %s s, exponential work; remap = clients of the other servers that moved\n",
-			c.Fail, what, fnum(c.FailAt*c.Duration))
+		failureHeading(w, c)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "sched\tremap\tmoved\tseen\tlost\tdropped\tmean ms\tp99 ms\t")
 		for _, res := range r.Failure {

@@ -361,6 +361,22 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 		res.Open += uint64(s.jobs.Len())
 	}
 
+	res.summarise(resp)
+	res.Util = make([]float64, n)
+	for i, s := range srv {
+		res.Util[i] = s.busy / cfg.Duration
+	}
+	res.CVUtil = cv(res.Util)
+	if fail {
+		res.remapped(before, after, failed)
+	}
+	return res, nil
+}
+
+// summarise fills in res's response-time figures from resp (the response
+// times of the connections done; sorted on return) and each server's
+// share of the connections scheduled (res.Count).
+func (res *Result) summarise(resp []float64) {
 	res.Done = uint64(len(resp))
 	if len(resp) > 0 {
 		var sum float64
@@ -375,28 +391,28 @@ func Run(cfg *Config, name string, dist Dist, fail bool) (*Result, error) {
 	for _, c := range res.Count {
 		scheduled += c
 	}
-	res.Share = make([]float64, n)
-	res.Util = make([]float64, n)
-	for i, s := range srv {
+	res.Share = make([]float64, len(res.Count))
+	for i, c := range res.Count {
 		if scheduled > 0 {
-			res.Share[i] = float64(res.Count[i]) / float64(scheduled)
+			res.Share[i] = float64(c) / float64(scheduled)
 		}
-		res.Util[i] = s.busy / cfg.Duration
 	}
 	res.CVShare = cv(res.Share)
-	res.CVUtil = cv(res.Util)
-	if fail {
-		for k := range before {
-			if before[k] < 0 || before[k] == failed || after[k] < 0 {
-				continue
-			}
-			res.Seen++
-			if after[k] != before[k] {
-				res.Moved++
-			}
+}
+
+// remapped counts, over the clients of the servers that did not fail
+// (before[k]: client k's server before the failure, after[k] after it; -1
+// unknown), those seen on both sides and those that moved.
+func (res *Result) remapped(before, after []int, failed int) {
+	for k := range before {
+		if before[k] < 0 || before[k] == failed || after[k] < 0 {
+			continue
+		}
+		res.Seen++
+		if after[k] != before[k] {
+			res.Moved++
 		}
 	}
-	return res, nil
 }
 
 // cv is the coefficient of variation (population standard deviation over

@@ -9,6 +9,7 @@
 //	gdirector trace [--client ADDR|PREFIX] [--vip ADDR] [--count N] [--json] [--pcap FILE]  live per-packet trace
 //	gdirector lab [--mode nat|dr|tun|fullnat] [--ipv6] [--explain] [--keep]    build and demo an LVS lab (root)
 //	gdirector bench forward [--mode M] [--runs N] [--out FILE]     data-plane benchmark against the kernel (root)
+//	gdirector bench sched [--seed N] [--out DIR] [--live]           scheduler simulator, and its replay through a lab (--live: root)
 //	gdirector serve http|udp --listen ADDR --name NAME         built-in real-server programs
 //	gdirector version
 //
@@ -71,8 +72,9 @@ commands:
         show a service's real servers with the load figures its scheduler
         compares, where the next connection goes, and the scheduler's state
   trace [--socket PATH] [--client ADDR|PREFIX] [--vip ADDR] [--port N] [--proto tcp|udp|sctp]
-        [--count N] [--duration D] [--json] [--pcap FILE]
-        print every packet the running director handles that matches: worker,
+        [--sample N] [--count N] [--duration D] [--json] [--pcap FILE]
+        print every packet the running director handles that matches (with
+        --sample N, one in N per worker, at about 1/N of the cost): worker,
         direction, method, the connection table's decision, the scheduler's
         choice and inputs for a new connection, and the headers it changed
         (--json: one JSON object per packet; --pcap: the frames as received
@@ -81,6 +83,11 @@ commands:
         measure forwarding (64-byte UDP, connections/s, bulk TCP) through the
         director against plain kernel forwarding, nftables DNAT and HAProxy
         in a lab, and print a table of medians (root; gdirector bench -h)
+  bench sched [--seed N] [--out DIR] [--sched LIST] [--live]
+        simulate the schedulers on one workload (deterministic for a seed):
+        response times, shares, imbalance, remapping on a failure, with a
+        table, CSV/JSON and SVG/PNG plots; --live replays it through a lab
+        with real servers of different speeds (root; gdirector bench sched -h)
   lab [--mode nat|dr|tun|fullnat] [--ipv6] [--explain] [--keep] [--requests N] [--clean PREFIX]
         build an LVS lab in network namespaces, send requests, show the table (root)
   serve http|udp --listen ADDR --name NAME

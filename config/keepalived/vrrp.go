@@ -36,7 +36,7 @@ var vrrpIgnored = map[string]string{
 	"vmac_xmit_base": "no VMAC", "garp_master_delay": "gratuitous ARPs are sent at takeover only",
 	"garp_master_repeat": "gratuitous ARPs are sent at takeover only", "garp_master_refresh": "gratuitous ARPs are sent at takeover only",
 	"garp_master_refresh_repeat": "gratuitous ARPs are sent at takeover only", "garp_lower_prio_delay": "gratuitous ARPs are sent at takeover only",
-	"garp_lower_prio_repeat": "gratuitous ARPs are sent at takeover only", "lvs_sync_daemon_interface": "connection synchronisation is not configured from keepalived.conf",
+	"garp_lower_prio_repeat": "gratuitous ARPs are sent at takeover only", "lvs_sync_daemon_interface": "this old instance-level form is not read; use global_defs lvs_sync_daemon IFACE INSTANCE",
 	"track_script": "vrrp_script is not supported", "track_file": "track_file is not supported",
 	"track_process": "track_process is not supported", "dont_track_primary": "the interface is not tracked",
 	"debug": "keepalived's debug levels do not apply", "notify_master_rx_lower_pri": "not supported",
