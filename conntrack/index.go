@@ -189,9 +189,13 @@ func (x *index) lookup(k *Key, h uint64, dir uint32) *Conn {
 	}
 }
 
-// has reports whether a connection with key k is indexed in direction dir.
-// Caller holds the shard's mutex, so every entry is live.
-func (x *index) has(s *shard, k *Key, h uint64, dir uint32) bool {
+// probe looks for the entry of k (hash h, direction dir) in s and, when
+// there is none, returns the slot its entry would take: the first free
+// (empty or deleted) slot of its probe sequence, as freeSlot picks it. It
+// is has and freeSlot in one walk, for New. Caller holds s.mu and has made
+// room with reserve, so that no rebuild moves the slot before place fills
+// it.
+func (x *index) probe(s *shard, k *Key, h uint64, dir uint32) (free *uint64, found bool) {
 	a := s.arr.Load()
 	frag := fragOf(h, dir)
 	for g := a.group(frag); ; g = a.next(g) {
@@ -199,21 +203,44 @@ func (x *index) has(s *shard, k *Key, h uint64, dir uint32) bool {
 		empty := false
 		for i := range grp {
 			v := grp[i]
-			if v == 0 {
+			switch {
+			case v == 0:
 				empty = true
+				fallthrough
+			case uint32(v) == 0: // empty or deleted
+				if free == nil {
+					free = &grp[i]
+				}
 				continue
-			}
-			if uint32(v>>32) != frag || uint32(v) == 0 {
+			case uint32(v>>32) != frag:
 				continue
 			}
 			if c := x.reg.get(uint32(v)); c != nil && match(c, k, dir) {
-				return true
+				return nil, true
 			}
 		}
 		if empty {
-			return false
+			return free, false
 		}
 	}
+}
+
+// reserve rebuilds s if n more entries would load it past its limit.
+// Caller holds s.mu.
+func reserve(s *shard, n int) {
+	if uint64(s.used+n)*maxLoadDen > uint64(len(s.arr.Load().slots))*maxLoadNum {
+		rebuild(s, s.live+n)
+	}
+}
+
+// place fills slot, which probe returned, with the entry of connection id
+// for direction dir (hash h). Caller holds s.mu.
+func place(s *shard, slot *uint64, id uint32, h uint64, dir uint32) {
+	if *slot == 0 {
+		s.used++
+	}
+	atomic.StoreUint64(slot, slotOf(fragOf(h, dir), id))
+	s.live++
 }
 
 // insert adds the entry of connection id for direction dir (hash h, known

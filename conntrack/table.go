@@ -176,7 +176,9 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		ih := hashKey(&ik, &t.seed)
 		is := t.idx.shardOf(ih)
 		is.mu.Lock()
-		if t.idx.has(is, &ik, ih, dirIn) {
+		reserve(is, 1)
+		slot, found := t.idx.probe(is, &ik, ih, dirIn)
+		if found {
 			is.mu.Unlock()
 			t.count.Add(-1)
 			return nil, ErrExists
@@ -187,7 +189,7 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 			return nil, ErrTableFull
 		}
 		c.bind(w)
-		insert(is, c.id, ih, dirIn)
+		place(is, slot, c.id, ih, dirIn)
 		is.mu.Unlock()
 		if c.fixed&fixSynced == 0 {
 			t.to.notify(c) // connection sync (sync.go)
@@ -197,7 +199,19 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		ik, ok := c.InKey(), c.OutKey()
 		ih, oh := hashKey(&ik, &t.seed), hashKey(&ok, &t.seed)
 		is, os := t.idx.lock2(ih, oh)
-		if t.idx.has(is, &ik, ih, dirIn) || t.idx.has(os, &ok, oh, dirOut) {
+		// One walk per key finds a duplicate or the slot the entry takes.
+		if is == os {
+			reserve(is, 2)
+		} else {
+			reserve(is, 1)
+			reserve(os, 1)
+		}
+		inSlot, found := t.idx.probe(is, &ik, ih, dirIn)
+		var outSlot *uint64
+		if !found {
+			outSlot, found = t.idx.probe(os, &ok, oh, dirOut)
+		}
+		if found {
 			unlock2(is, os)
 			t.count.Add(-1)
 			return nil, ErrExists
@@ -208,8 +222,14 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 			return nil, ErrTableFull
 		}
 		c.bind(w)
-		insert(is, c.id, ih, dirIn)
-		insert(os, c.id, oh, dirOut)
+		place(is, inSlot, c.id, ih, dirIn)
+		if is == os {
+			// Both keys in one shard: the in entry may have taken the
+			// slot probe found for the out one.
+			insert(os, c.id, oh, dirOut)
+		} else {
+			place(os, outSlot, c.id, oh, dirOut)
+		}
 		unlock2(is, os)
 	}
 	if c.fixed&fixSynced != 0 {

@@ -145,6 +145,15 @@ type tunnelTo struct {
 // ipLen is the IP length of the current frame that has to fit an MTU: its
 // own, or for a super-frame that of its longest segment.
 func (w *Worker) ipLen(f []byte) int {
+	if w.cur.GSO != link.GSONone {
+		return w.superLen(f)
+	}
+	return w.p.End - w.p.L3
+}
+
+// superLen is ipLen for a frame read with an Offload (kept apart so that
+// ipLen inlines).
+func (w *Worker) superLen(f []byte) int {
 	if w.cur.Super() {
 		return header.SegmentLen(f, &w.p, int(w.cur.GSOSize))
 	}
