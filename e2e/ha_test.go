@@ -403,7 +403,22 @@ func findConn(out string, port int) (state, rs string) {
 // activeSum returns the ActiveConn total of ipvsadm -Ln and the number
 // of entries of -Lnc in the states that count as active (ESTABLISHED and
 // the handshake states, as current kernels count them).
+//
+// The two listings are two calls, and short requests come and go between
+// them: it takes them again (at most 20 times, 50 ms apart) until they
+// agree, and returns the last pair.
 func activeSum(t *testing.T, d *haDirector) (active, established int) {
+	t.Helper()
+	for try := 0; try < 20; try++ {
+		if active, established = activeSum1(t, d); active == established {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return active, established
+}
+
+func activeSum1(t *testing.T, d *haDirector) (active, established int) {
 	t.Helper()
 	for _, line := range strings.Split(d.ipvsadm(t, "-Ln"), "\n") {
 		f := strings.Fields(line)
@@ -434,6 +449,125 @@ func resets(t *testing.T, ns, file string, port int) int {
 	return n
 }
 
+// startPair starts the master (priority 150) and the backup (100) with
+// start, waits for their VRRP states and their sync daemons.
+func startPair(t *testing.T, start func(ns, name string, prio int) *haDirector, ns1, name1, ns2, name2 string) (d1, d2 *haDirector) {
+	t.Helper()
+	d1 = start(ns1, name1, 150)
+	d1.states.waitState(t, "dir1", "MASTER", 3*time.Second)
+	d2 = start(ns2, name2, 100)
+	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
+	d2.states.holdState(t, "dir2", "BACKUP", 3*haAdvert)
+	d1.waitDaemons(t, true)
+	d2.waitDaemons(t, false)
+	return d1, d2
+}
+
+// shortRequests starts shortLoop from ns; the function returned stops it
+// and returns its results (it is also called when the test ends).
+func shortRequests(t *testing.T, ns string) (stop func() []shortResult) {
+	t.Helper()
+	ch := make(chan struct{})
+	wait := shortLoop(ns, ch)
+	var rs []shortResult
+	var once sync.Once
+	stop = func() []shortResult {
+		once.Do(func() { close(ch); rs = wait() })
+		return rs
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// syncedStream starts longStream from ns and waits until the backup d2
+// has its connection ESTABLISHED from the sync daemon, on the same real
+// server as the master d1. It returns the stream's client port, that
+// real server and the stream's result channel.
+func syncedStream(t *testing.T, ns string, size int64, rate int, d1, d2 *haDirector) (port int, rs string, streamc <-chan streamResult) {
+	t.Helper()
+	portc := make(chan int, 1)
+	streamc = longStream(ns, size, rate, portc)
+	port, ok := <-portc
+	if !ok {
+		t.Fatalf("long stream: %v", (<-streamc).err)
+	}
+	var synced string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if synced, rs = findConn(d2.ipvsadm(t, "-Lnc"), port); synced == "ESTABLISHED" {
+			break
+		}
+	}
+	if synced != "ESTABLISHED" {
+		t.Fatalf("dir2 has not synced the stream's connection (port %d): state %q\n%s", port, synced, d2.ipvsadm(t, "-Lnc"))
+	}
+	st1, rs1 := findConn(d1.ipvsadm(t, "-Lnc"), port)
+	t.Logf("before the kill: stream port %d on %s, dir1 %s, dir2 %s (synced)", port, rs1, st1, synced)
+	if rs1 != rs {
+		t.Fatalf("dir2 has the stream on %s, dir1 on %s", rs, rs1)
+	}
+	return port, rs, streamc
+}
+
+// killMaster kills d1 (SIGKILL) and checks that d2 becomes MASTER within
+// its Master_Down_Interval plus a margin and, a second later, still has
+// the stream's connection ESTABLISHED on real server rs. It returns when
+// d1 was killed and how long d2 took.
+func killMaster(t *testing.T, d1, d2 *haDirector, port int, rs string) (killed time.Time, takeover time.Duration) {
+	t.Helper()
+	killed = time.Now()
+	d1.kill(t)
+	at := d2.states.waitState(t, "dir2", "MASTER", 5*time.Second)
+	takeover = at.Sub(killed)
+	bound := haDown(100) + 300*time.Millisecond
+	t.Logf("dir1 killed; dir2 MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
+	if takeover > bound {
+		t.Errorf("takeover after %v, more than %v", takeover, bound)
+	}
+	time.Sleep(time.Second)
+	if st, on := findConn(d2.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || on != rs {
+		t.Errorf("after takeover dir2 has the stream %s on %s, want ESTABLISHED on %s", st, on, rs)
+	}
+	return killed, takeover
+}
+
+// streamDone waits (at most timeout) for the long stream of size bytes
+// and checks it arrived whole, in order and without a reset (rst: a
+// capture of resets in the client namespace ns).
+func streamDone(t *testing.T, streamc <-chan streamResult, size int64, timeout time.Duration, rst *capture, ns string, port int) {
+	t.Helper()
+	var res streamResult
+	select {
+	case res = <-streamc:
+	case <-time.After(timeout):
+		t.Fatalf("long stream still running %v later", timeout)
+	}
+	if res.err != nil || res.got != size {
+		t.Errorf("long stream: %d of %d bytes, %v", res.got, size, res.err)
+	} else {
+		t.Logf("long stream: all %d bytes in order, closed with EOF", res.got)
+	}
+	if n := resets(t, ns, rst.stop(t), port); n != 0 {
+		t.Errorf("%d TCP resets on the long stream", n)
+	}
+}
+
+// shortOutage checks the short requests rs around a kill at killed: the
+// failures are the takeover gap (a request in flight at the kill can fail
+// too: one timeout more).
+func shortOutage(t *testing.T, rs []shortResult, killed time.Time, takeover time.Duration) {
+	t.Helper()
+	longest, failed := outage(rs)
+	ok1, found := firstOK(rs, killed)
+	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the kill %v after it (by %s)",
+		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
+	if !found {
+		t.Fatal("no short request succeeded after the kill")
+	}
+	if limit := takeover + haReqLimit + haReqEvery + 100*time.Millisecond; longest > limit {
+		t.Errorf("short requests failed for %v, more than the takeover %v + one request", longest, takeover)
+	}
+}
+
 // TestHAFailover: client, two gdirector directors, two real servers (DR).
 // A long download (bytes checked end to end, read slowly so that it
 // lasts several seconds and its ACKs and window updates go through the
@@ -447,67 +581,19 @@ func resets(t *testing.T, ns, file string, port int) int {
 func TestHAFailover(t *testing.T) {
 	rt.Require(t, "ip", "tcpdump")
 	l := buildHALab(t)
-	d1 := startHADirector(t, l, l.DirectorNS, "gdha1", 150)
-	d1.states.waitState(t, "dir1", "MASTER", 3*time.Second)
-	d2 := startHADirector(t, l, l.dir2, "gdha2", 100)
-	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
-	d2.states.holdState(t, "dir2", "BACKUP", 3*haAdvert)
-	d1.waitDaemons(t, true)
-	d2.waitDaemons(t, false)
+	start := func(ns, name string, prio int) *haDirector { return startHADirector(t, l, ns, name, prio) }
+	d1, d2 := startPair(t, start, l.DirectorNS, "gdha1", l.dir2, "gdha2")
 
 	rst := startCapture(t, l.ClientNS, "eth0", "tcp[tcpflags] & tcp-rst != 0")
-	stopShort := make(chan struct{})
-	shortDone := shortLoop(l.ClientNS, stopShort)
-	defer func() {
-		select {
-		case <-stopShort:
-		default:
-			close(stopShort)
-			shortDone()
-		}
-	}()
+	shortDone := shortRequests(t, l.ClientNS)
 	// 28 MiB at 4 MiB/s: about 7 s, across the failover and the fail-back.
-	const size, rate = 28 << 20, 4 << 20
-	portc := make(chan int, 1)
-	streamc := longStream(l.ClientNS, size, rate, portc)
-	port, ok := <-portc
-	if !ok {
-		t.Fatalf("long stream: %v", (<-streamc).err)
-	}
-
 	// The backup has the long connection, established, before the kill.
-	var synced, rsBefore string
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if synced, rsBefore = findConn(d2.ipvsadm(t, "-Lnc"), port); synced == "ESTABLISHED" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if synced != "ESTABLISHED" {
-		t.Fatalf("dir2 has not synced the stream's connection (port %d): state %q\n%s", port, synced, d2.ipvsadm(t, "-Lnc"))
-	}
-	st1, rs1 := findConn(d1.ipvsadm(t, "-Lnc"), port)
-	t.Logf("before the kill: stream port %d on %s, dir1 %s, dir2 %s (synced)", port, rs1, st1, synced)
-	if rs1 != rsBefore {
-		t.Fatalf("dir2 has the stream on %s, dir1 on %s", rsBefore, rs1)
-	}
+	const size, rate = 28 << 20, 4 << 20
+	port, rsBefore, streamc := syncedStream(t, l.ClientNS, size, rate, d1, d2)
 	time.Sleep(500 * time.Millisecond)
 
 	// Kill the master.
-	killed := time.Now()
-	d1.kill(t)
-	at := d2.states.waitState(t, "dir2", "MASTER", 5*time.Second)
-	takeover := at.Sub(killed)
-	bound := haDown(100) + 300*time.Millisecond
-	t.Logf("dir1 killed; dir2 MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
-	if takeover > bound {
-		t.Errorf("takeover after %v, more than %v", takeover, bound)
-	}
-	time.Sleep(time.Second)
-	if st, rs := findConn(d2.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || rs != rsBefore {
-		t.Errorf("after takeover dir2 has the stream %s on %s, want ESTABLISHED on %s", st, rs, rsBefore)
-	}
+	killed, takeover := killMaster(t, d1, d2, port, rsBefore)
 	d2.waitDaemons(t, true)
 	active, est := activeSum(t, d2)
 	t.Logf("dir2 after takeover: ActiveConn total %d, active entries %d", active, est)
@@ -519,7 +605,7 @@ func TestHAFailover(t *testing.T) {
 	d1.proc.Wait()
 	back := time.Now()
 	d1b := startHADirector(t, l, l.DirectorNS, "gdha1", 150)
-	at = d1b.states.waitState(t, "dir1", "MASTER", 5*time.Second)
+	at := d1b.states.waitState(t, "dir1", "MASTER", 5*time.Second)
 	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
 	t.Logf("dir1 restarted; MASTER again %v after its start", at.Sub(back).Round(time.Millisecond))
 	failback := at
@@ -528,36 +614,9 @@ func TestHAFailover(t *testing.T) {
 		t.Errorf("after fail-back dir1 has the stream %s on %s, want ESTABLISHED on %s\n%s", st, rs, rsBefore, d1b.ipvsadm(t, "-Lnc"))
 	}
 
-	var res streamResult
-	select {
-	case res = <-streamc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("long stream still running 30 s later")
-	}
-	close(stopShort)
+	streamDone(t, streamc, size, 30*time.Second, rst, l.ClientNS, port)
 	rs := shortDone()
-	if res.err != nil || res.got != size {
-		t.Errorf("long stream: %d of %d bytes, %v", res.got, size, res.err)
-	} else {
-		t.Logf("long stream: all %d bytes in order, closed with EOF", res.got)
-	}
-	pcap := rst.stop(t)
-	if n := resets(t, l.ClientNS, pcap, port); n != 0 {
-		t.Errorf("%d TCP resets on the long stream", n)
-	}
-
-	// Short requests: the failures are the takeover gap (a request in
-	// flight at the kill can fail too: one timeout more).
-	longest, failed := outage(rs)
-	ok1, found := firstOK(rs, killed)
-	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the kill %v after it (by %s)",
-		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
-	if !found {
-		t.Fatal("no short request succeeded after the kill")
-	}
-	if limit := takeover + haReqLimit + haReqEvery + 100*time.Millisecond; longest > limit {
-		t.Errorf("short requests failed for %v, more than the takeover %v + one request", longest, takeover)
-	}
+	shortOutage(t, rs, killed, takeover)
 	var afterBack int
 	for _, r := range rs {
 		if !r.ok && r.at.After(failback.Add(-haReqLimit)) {
@@ -700,15 +759,7 @@ func TestHAFailoverKeepalived(t *testing.T) {
 	arp := startCapture(t, l.ClientNS, "eth0", "arp")
 	run2(l.ClientNS, "ip", "neigh", "flush", "to", haVIP)
 	started := time.Now()
-	stopShort := make(chan struct{})
-	shortDone := shortLoop(l.ClientNS, stopShort)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stopShort)
-			shortDone()
-		}
-	}()
+	shortDone := shortRequests(t, l.ClientNS)
 	time.Sleep(time.Second)
 	// The keepalived node dies: off the network, keepalived killed, and
 	// (as after a reboot) the VIP gone from its interface.
@@ -736,9 +787,7 @@ func TestHAFailoverKeepalived(t *testing.T) {
 	time.Sleep(time.Second)
 	run2(l.ClientNS, "ip", "neigh", "flush", "to", haVIP) // ask again: only keepalived's node may answer
 	time.Sleep(500 * time.Millisecond)
-	close(stopShort)
 	rs := shortDone()
-	stopped = true
 	evs := arpEvents(t, l.ClientNS, arp.stop(t))
 
 	// Who answered, when.
@@ -1005,13 +1054,8 @@ func TestHAFailoverNAT(t *testing.T) {
 	rt.Require(t, "ip", "tcpdump")
 	l := buildHANATLab(t)
 	d1MAC, d2MAC := macOf(t, l.dir1, "eth1").String(), macOf(t, l.dir2, "eth1").String()
-	d1 := startHANATDirector(t, l, l.dir1, "gdnat1", 150)
-	d1.states.waitState(t, "dir1", "MASTER", 3*time.Second)
-	d2 := startHANATDirector(t, l, l.dir2, "gdnat2", 100)
-	d2.states.waitState(t, "dir2", "BACKUP", 3*time.Second)
-	d2.states.holdState(t, "dir2", "BACKUP", 3*haAdvert)
-	d1.waitDaemons(t, true)
-	d2.waitDaemons(t, false)
+	start := func(ns, name string, prio int) *haDirector { return startHANATDirector(t, l, ns, name, prio) }
+	d1, d2 := startPair(t, start, l.dir1, "gdnat1", l.dir2, "gdnat2")
 
 	// Both hosts' kernels drop their copy of the gateway's traffic
 	// (blackhole routes, as for the VIP), master or backup.
@@ -1034,54 +1078,14 @@ func TestHAFailoverNAT(t *testing.T) {
 		t.Fatalf("rs1 has the gateway at %q, want dir1's %s", mac, d1MAC)
 	}
 
-	stopShort := make(chan struct{})
-	shortDone := shortLoop(l.client, stopShort)
-	defer func() {
-		select {
-		case <-stopShort:
-		default:
-			close(stopShort)
-			shortDone()
-		}
-	}()
+	shortDone := shortRequests(t, l.client)
 	// 12 MiB at 3 MiB/s: about 4 s, across the failover.
 	const size, rate = 12 << 20, 3 << 20
-	portc := make(chan int, 1)
-	streamc := longStream(l.client, size, rate, portc)
-	port, ok := <-portc
-	if !ok {
-		t.Fatalf("long stream: %v", (<-streamc).err)
-	}
-	var synced, rsBefore string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if synced, rsBefore = findConn(d2.ipvsadm(t, "-Lnc"), port); synced == "ESTABLISHED" {
-			break
-		}
-	}
-	if synced != "ESTABLISHED" {
-		t.Fatalf("dir2 has not synced the stream's connection (port %d): state %q\n%s", port, synced, d2.ipvsadm(t, "-Lnc"))
-	}
-	st1, rsOn1 := findConn(d1.ipvsadm(t, "-Lnc"), port)
-	t.Logf("before the kill: stream port %d on %s, dir1 %s, dir2 %s (synced)", port, rsOn1, st1, synced)
-	if rsOn1 != rsBefore {
-		t.Fatalf("dir2 has the stream on %s, dir1 on %s", rsBefore, rsOn1)
-	}
+	port, rsBefore, streamc := syncedStream(t, l.client, size, rate, d1, d2)
 	time.Sleep(500 * time.Millisecond)
 	out2 := outBytes(t, d2)
 
-	killed := time.Now()
-	d1.kill(t)
-	at := d2.states.waitState(t, "dir2", "MASTER", 5*time.Second)
-	takeover := at.Sub(killed)
-	bound := haDown(100) + 300*time.Millisecond
-	t.Logf("dir1 killed; dir2 MASTER after %v (Master_Down_Interval %v, bound %v)", takeover.Round(time.Millisecond), haDown(100), bound)
-	if takeover > bound {
-		t.Errorf("takeover after %v, more than %v", takeover, bound)
-	}
-	time.Sleep(time.Second)
-	if st, rs := findConn(d2.ipvsadm(t, "-Lnc"), port); st != "ESTABLISHED" || rs != rsBefore {
-		t.Errorf("after takeover dir2 has the stream %s on %s, want ESTABLISHED on %s", st, rs, rsBefore)
-	}
+	killed, takeover := killMaster(t, d1, d2, port, rsBefore)
 	grown := outBytes(t, d2) - out2
 	t.Logf("dir2 forwarded %d reply bytes in the second after its takeover", grown)
 	if grown < rate/4 {
@@ -1094,32 +1098,8 @@ func TestHAFailoverNAT(t *testing.T) {
 		t.Errorf("rs1 pings the gateway (dir2 master): %v", err)
 	}
 
-	var res streamResult
-	select {
-	case res = <-streamc:
-	case <-time.After(20 * time.Second):
-		t.Fatal("long stream still running 20 s later")
-	}
-	close(stopShort)
-	rs := shortDone()
-	if res.err != nil || res.got != size {
-		t.Errorf("long stream: %d of %d bytes, %v", res.got, size, res.err)
-	} else {
-		t.Logf("long stream: all %d bytes in order, closed with EOF", res.got)
-	}
-	if n := resets(t, l.client, rst.stop(t), port); n != 0 {
-		t.Errorf("%d TCP resets on the long stream", n)
-	}
-	longest, failed := outage(rs)
-	ok1, found := firstOK(rs, killed)
-	t.Logf("short requests: %d, %d failed, longest failure %v; first success after the kill %v after it (by %s)",
-		len(rs), failed, longest.Round(time.Millisecond), ok1.at.Sub(killed).Round(time.Millisecond), ok1.server)
-	if !found {
-		t.Fatal("no short request succeeded after the kill")
-	}
-	if limit := takeover + haReqLimit + haReqEvery + 100*time.Millisecond; longest > limit {
-		t.Errorf("short requests failed for %v, more than the takeover %v + one request", longest, takeover)
-	}
+	streamDone(t, streamc, size, 20*time.Second, rst, l.client, port)
+	shortOutage(t, shortDone(), killed, takeover)
 
 	// ARP for the gateway on the real-server segment: dir2 silent while
 	// backup, announcing it on takeover.
