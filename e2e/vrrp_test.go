@@ -257,19 +257,7 @@ func startKA(t *testing.T, ns, conf string) *kaNode {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			data, _ := os.ReadFile(filepath.Join(dir, "states"))
-			var states []string
-			var times []time.Time
-			for _, line := range strings.Split(string(data), "\n") {
-				f := strings.Fields(line)
-				if len(f) == 2 {
-					ns, _ := strconv.ParseInt(f[1], 10, 64)
-					states, times = append(states, f[0]), append(times, time.Unix(0, ns))
-				}
-			}
-			k.log.mu.Lock()
-			k.log.states, k.log.times = states, times
-			k.log.mu.Unlock()
+			readStates(filepath.Join(dir, "states"), k.log)
 		}
 	}()
 	t.Cleanup(func() { k.kill(t) })
