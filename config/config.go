@@ -72,6 +72,9 @@ type Config struct {
 	// VRRP are the VRRP instances (keepalived vrrp_instance), in file
 	// order; see package vrrp.
 	VRRP []VRRPInstance
+	// VRRPSyncGroups are the VRRP sync groups (keepalived
+	// vrrp_sync_group), in file order.
+	VRRPSyncGroups []VRRPSyncGroup
 	// SyncDaemon is connection synchronisation (keepalived's
 	// lvs_sync_daemon); nil: none.
 	SyncDaemon *SyncDaemon

@@ -48,8 +48,13 @@ type VRRPInstance struct {
 	// MASTER, BACKUP, FAULT and on stopping; Notify on every transition
 	// with the arguments INSTANCE NAME STATE PRIORITY appended.
 	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop, Notify string
-	// TrackInterfaces are recorded (track_interface); not acted on yet.
-	TrackInterfaces []string
+	// Track are the tracked interfaces (track_interface, and those of
+	// the instance's vrrp_sync_group): with weight 0 the instance goes
+	// to FAULT while one is down; with a weight its priority moves
+	// instead. The instance's own Interface is tracked as well unless
+	// DontTrackPrimary (dont_track_primary).
+	Track            []VRRPTrack
+	DontTrackPrimary bool
 	// Accept is keepalived's accept (no_accept clears it); Strict is
 	// global_defs vrrp_strict or the instance's strict_mode.
 	Accept, Strict bool
@@ -72,3 +77,34 @@ type VRRPAddress struct {
 
 // Pos returns where the instance is defined.
 func (v *VRRPInstance) Pos() Pos { return Pos{File: v.File, Line: v.Line} }
+
+// VRRPTrack is a tracked interface (keepalived's track_interface line
+// IFACE [weight W [reverse]]).
+type VRRPTrack struct {
+	Line      int
+	Interface string
+	// Weight is -253..253; 0: the instance goes to FAULT while the
+	// interface is down. A positive weight is added to the priority
+	// while the interface is up, a negative one while it is down;
+	// Reverse swaps up and down.
+	Weight  int
+	Reverse bool
+}
+
+// VRRPSyncGroup is a sync group (keepalived's vrrp_sync_group): VRRP
+// instances that change state together.
+type VRRPSyncGroup struct {
+	Line int
+	File string // "" = Config.Path
+	Name string
+	// Instances are the members' names, each a VRRPInstance of the
+	// configuration, in no other group.
+	Instances []string
+	// Notify scripts of the group, as POSIX shell command lines: run on
+	// the group entering MASTER, BACKUP, FAULT and on stopping; Notify
+	// on every change with the arguments GROUP NAME STATE 0 appended.
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop, Notify string
+}
+
+// Pos returns where the group is defined.
+func (g *VRRPSyncGroup) Pos() Pos { return Pos{File: g.File, Line: g.Line} }

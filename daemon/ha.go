@@ -49,6 +49,17 @@ import (
 // so its peer takes over after its skew time) and started again as a new
 // node; a removed one is stopped. Exit stops every node the same way.
 //
+// Sync groups (vrrp_sync_group): the instances of a group run as one
+// vrrp.NodeGroup, in one event loop, so that they change state together
+// as keepalived's do (one in FAULT takes the others there, one becoming
+// master takes the others along, a master stepping down takes the others
+// to backup). A group is the unit of reload: it keeps running only if its
+// settings, its members and every member's settings are unchanged;
+// otherwise all its members restart. An instance joining or leaving a
+// group restarts. The lvs_sync_daemon may follow any member. Each member
+// still owns its own addresses through its haOwner; the group's notify
+// scripts run with keepalived's GROUP NAME STATE 0 arguments.
+//
 // Connection synchronisation (lvs_sync_daemon IFACE INSTANCE ...):
 // keepalived stops the backup sync daemon and starts the master one when
 // the instance becomes master, and the other way round when it becomes
@@ -80,6 +91,7 @@ type ha struct {
 	// lock is held around them too).
 	mu     sync.Mutex
 	nodes  map[string]*haNode
+	groups map[string]*haGroup
 	syncdc *config.SyncDaemon // the applied lvs_sync_daemon, nil: none
 	closed bool
 
@@ -106,9 +118,22 @@ type ha struct {
 // haNode is one running VRRP instance.
 type haNode struct {
 	cfg   vrrp.Config
+	group string // its sync group, "" for none
 	node  *vrrp.Node
 	owned atomic.Bool
 	state atomic.Int32 // vrrp.State, as of the last transition
+}
+
+// haGroupCfg is a sync group as the configuration wants it.
+type haGroupCfg struct {
+	cfg     vrrp.GroupConfig
+	members []string
+}
+
+// haGroup is one running sync group; its members are in ha.nodes too.
+type haGroup struct {
+	cfg haGroupCfg
+	ng  *vrrp.NodeGroup
 }
 
 // haDataPlane is what the VRRP instances drive of the data plane
@@ -119,7 +144,7 @@ type haDataPlane interface {
 }
 
 func newHA(dp haDataPlane, syncd *ipvssync.Daemons, logf func(string, ...any)) *ha {
-	h := &ha{dp: dp, syncd: syncd, logf: logf, nodes: map[string]*haNode{},
+	h := &ha{dp: dp, syncd: syncd, logf: logf, nodes: map[string]*haNode{}, groups: map[string]*haGroup{},
 		kick: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
 	go h.follow()
 	return h
@@ -151,7 +176,96 @@ func haConfigs(cfg *config.Config) (map[string]vrrp.Config, error) {
 			errs = append(errs, config.Errorf(cfg.Path, sd.Line, "lvs_sync_daemon: no vrrp_instance %q", sd.Instance))
 		}
 	}
+	if _, err := haGroupConfigs(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	return out, errors.Join(errs...)
+}
+
+// haGroupConfigs returns cfg's sync groups, checked: every member is a
+// vrrp_instance of cfg and in one group only.
+func haGroupConfigs(cfg *config.Config) (map[string]haGroupCfg, error) {
+	out := map[string]haGroupCfg{}
+	if cfg == nil {
+		return out, nil
+	}
+	inst := map[string]bool{}
+	for i := range cfg.VRRP {
+		inst[cfg.VRRP[i].Name] = true
+	}
+	var errs []error
+	groupOf := map[string]string{}
+	for i := range cfg.VRRPSyncGroups {
+		g := &cfg.VRRPSyncGroups[i]
+		file := cmp.Or(g.File, cfg.Path)
+		bad := func(format string, args ...any) {
+			errs = append(errs, config.Errorf(file, g.Line, "vrrp_sync_group %s: "+format, append([]any{g.Name}, args...)...))
+		}
+		if _, dup := out[g.Name]; dup {
+			bad("defined twice")
+			continue
+		}
+		if len(g.Instances) == 0 {
+			bad("no instances")
+			continue
+		}
+		ok := true
+		for _, m := range g.Instances {
+			switch {
+			case !inst[m]:
+				bad("no vrrp_instance %s", m)
+				ok = false
+			case groupOf[m] != "":
+				bad("vrrp_instance %s is already in vrrp_sync_group %s", m, groupOf[m])
+				ok = false
+			default:
+				groupOf[m] = g.Name
+			}
+		}
+		if ok {
+			out[g.Name] = haGroupCfg{cfg: vrrp.GroupFromConfig(g), members: slices.Clone(g.Instances)}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// keeps returns the running instances that keep running under want and
+// groups (the rest is stopped and started again): a lone instance whose
+// settings did not change and that joined no group; every member of a
+// group whose settings, members and members' settings did not change.
+// h.mu is held.
+func (h *ha) keeps(want map[string]vrrp.Config, groups map[string]haGroupCfg) (nodes, keptGroups map[string]bool) {
+	nodes, keptGroups = map[string]bool{}, map[string]bool{}
+	inGroup := map[string]bool{}
+	for _, g := range groups {
+		for _, m := range g.members {
+			inGroup[m] = true
+		}
+	}
+	for name, n := range h.nodes {
+		if c, ok := want[name]; ok && n.group == "" && !inGroup[name] && reflect.DeepEqual(n.cfg, c) {
+			nodes[name] = true
+		}
+	}
+	for name, g := range h.groups {
+		wg, ok := groups[name]
+		if !ok || !reflect.DeepEqual(g.cfg, wg) {
+			continue
+		}
+		same := true
+		for _, m := range g.cfg.members {
+			if c, ok := want[m]; !ok || h.nodes[m] == nil || !reflect.DeepEqual(h.nodes[m].cfg, c) {
+				same = false
+			}
+		}
+		if same {
+			keptGroups[name] = true
+			for _, m := range g.cfg.members {
+				nodes[m] = true
+			}
+		}
+	}
+	return nodes, keptGroups
 }
 
 // prepare checks cfg's VRRP instances and holds back the addresses of
@@ -162,12 +276,14 @@ func (h *ha) prepare(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	groups, _ := haGroupConfigs(cfg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.placeAddrs(cfg, true)
+	kept, _ := h.keeps(want, groups)
 	var held []netip.Addr
 	for name, c := range want {
-		if n := h.nodes[name]; n != nil && reflect.DeepEqual(n.cfg, c) {
+		if kept[name] {
 			continue // keeps running, owning what it owns
 		}
 		for _, p := range c.VIPs {
@@ -200,14 +316,42 @@ func (h *ha) apply(cfg *config.Config) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	groups, gerr := haGroupConfigs(cfg)
+	if gerr != nil {
+		groups = map[string]haGroupCfg{} // already in err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	kept, keptGroups := h.keeps(want, groups)
+	for name, g := range h.groups {
+		if !keptGroups[name] {
+			h.logf("gdirector: vrrp sync group %s removed or changed; stopping it", name)
+			h.stopGroup(ctx, name, g)
+		}
+	}
 	for name, n := range h.nodes {
-		if c, ok := want[name]; ok && reflect.DeepEqual(n.cfg, c) {
+		if !kept[name] && n.group == "" {
+			h.logf("gdirector: vrrp instance %s removed or changed; stopping it", name)
+			h.stopNode(ctx, name, n)
+		}
+	}
+	gnames := make([]string, 0, len(groups))
+	for name := range groups {
+		gnames = append(gnames, name)
+	}
+	slices.Sort(gnames)
+	inGroup := map[string]bool{}
+	for _, gname := range gnames {
+		g := groups[gname]
+		for _, m := range g.members {
+			inGroup[m] = true
+		}
+		if h.groups[gname] != nil {
 			continue
 		}
-		h.logf("gdirector: vrrp instance %s removed or changed; stopping it", name)
-		h.stopNode(ctx, name, n)
+		if err := h.startGroup(gname, g, want); err != nil {
+			errs = append(errs, fmt.Errorf("vrrp sync group %s: %w", gname, err))
+		}
 	}
 	names := make([]string, 0, len(want))
 	for name := range want {
@@ -215,26 +359,15 @@ func (h *ha) apply(cfg *config.Config) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if h.nodes[name] != nil {
+		if h.nodes[name] != nil || inGroup[name] {
 			continue
 		}
-		c := want[name]
-		n := &haNode{cfg: c}
-		n.state.Store(int32(vrrp.StateInit))
-		node, err := vrrp.NewNode(c, vrrp.Options{
-			Owner: haOwner{h, n},
-			Logf:  h.logf,
-			OnTransition: func(t vrrp.Transition) {
-				n.state.Store(int32(t.To))
-				h.poke()
-			},
-		})
+		n, err := h.newNode(want[name], "")
 		if err == nil {
-			n.node = node
 			// Listed before Start: the node may acquire at once.
 			h.nodes[name] = n
 			h.storeSet()
-			if err = node.Start(); err != nil {
+			if err = n.node.Start(); err != nil {
 				delete(h.nodes, name)
 				h.storeSet()
 			}
@@ -258,6 +391,73 @@ func (h *ha) apply(cfg *config.Config) error {
 	h.syncMu.Unlock()
 	h.poke()
 	return errors.Join(errs...)
+}
+
+// newNode makes the node of the instance c (of the sync group group, ""
+// for none), not started.
+func (h *ha) newNode(c vrrp.Config, group string) (*haNode, error) {
+	n := &haNode{cfg: c, group: group}
+	n.state.Store(int32(vrrp.StateInit))
+	node, err := vrrp.NewNode(c, vrrp.Options{
+		Owner: haOwner{h, n},
+		Logf:  h.logf,
+		OnTransition: func(t vrrp.Transition) {
+			n.state.Store(int32(t.To))
+			h.poke()
+		},
+	})
+	n.node = node
+	return n, err
+}
+
+// startGroup starts the sync group name with its members (of want); h.mu
+// is held.
+func (h *ha) startGroup(name string, g haGroupCfg, want map[string]vrrp.Config) error {
+	var members []*haNode
+	var nodes []*vrrp.Node
+	for _, m := range g.members {
+		c, ok := want[m]
+		if !ok {
+			return fmt.Errorf("no vrrp_instance %s", m)
+		}
+		n, err := h.newNode(c, name)
+		if err != nil {
+			return fmt.Errorf("vrrp instance %s: %w", m, err)
+		}
+		members = append(members, n)
+		nodes = append(nodes, n.node)
+	}
+	ng, err := vrrp.NewNodeGroup(g.cfg, nodes, vrrp.GroupOptions{Logf: h.logf})
+	if err != nil {
+		return err
+	}
+	// Listed before Start: the members may acquire at once.
+	for _, n := range members {
+		h.nodes[n.cfg.Name] = n
+	}
+	h.storeSet()
+	if err := ng.Start(); err != nil {
+		for _, n := range members {
+			delete(h.nodes, n.cfg.Name)
+		}
+		h.storeSet()
+		return err
+	}
+	h.groups[name] = &haGroup{cfg: g, ng: ng}
+	return nil
+}
+
+// stopGroup stops the group g and its members and forgets them; h.mu is
+// held.
+func (h *ha) stopGroup(ctx context.Context, name string, g *haGroup) {
+	if err := g.ng.Stop(ctx); err != nil {
+		h.logf("gdirector: vrrp sync group %s: %v", name, err)
+	}
+	for _, m := range g.cfg.members {
+		delete(h.nodes, m)
+	}
+	delete(h.groups, name)
+	h.storeSet()
 }
 
 // stopNode stops n and forgets it; h.mu is held.
@@ -290,13 +490,22 @@ func (h *ha) close() {
 	defer cancel()
 	var wg sync.WaitGroup
 	for name, n := range h.nodes {
+		if n.group != "" {
+			continue
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = n.node.Stop(ctx) }()
 		h.logf("gdirector: vrrp instance %s stopping", name)
 	}
+	for name, g := range h.groups {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = g.ng.Stop(ctx) }()
+		h.logf("gdirector: vrrp sync group %s stopping", name)
+	}
 	wg.Wait()
 	h.announcing.Wait()
 	h.nodes = map[string]*haNode{}
+	h.groups = map[string]*haGroup{}
 	h.storeSet()
 	h.mu.Unlock()
 	close(h.stopSync)

@@ -22,7 +22,7 @@ func newHACollector(h *ha) *haCollector {
 	inst := []string{"instance"}
 	return &haCollector{
 		h:              h,
-		vrrpState:      prometheus.NewDesc("gdirector_vrrp_state", "VRRP state of the instance: 0 init, 1 backup, 2 master (keepalived's numbering).", inst, nil),
+		vrrpState:      prometheus.NewDesc("gdirector_vrrp_state", "VRRP state of the instance: 0 init, 1 backup, 2 master, 3 fault (keepalived's numbering).", inst, nil),
 		vrrpSent:       prometheus.NewDesc("gdirector_vrrp_adverts_sent_total", "VRRP adverts sent by the instance.", inst, nil),
 		vrrpRecv:       prometheus.NewDesc("gdirector_vrrp_adverts_received_total", "Valid VRRP adverts received by the instance.", inst, nil),
 		vrrpDropped:    prometheus.NewDesc("gdirector_vrrp_adverts_dropped_total", "VRRP datagrams the instance refused (decoding or receiver checks).", inst, nil),

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/gdirector/gdirector/config"
 	"github.com/gdirector/gdirector/datapath"
+	"github.com/gdirector/gdirector/internal/nsutil"
+	"github.com/gdirector/gdirector/internal/roottest"
 	"github.com/gdirector/gdirector/ipvssync"
 	"github.com/gdirector/gdirector/vrrp"
 )
@@ -168,7 +173,7 @@ func TestHACollector(t *testing.T) {
 	if err := reg.Register(newHACollector(h)); err != nil {
 		t.Fatal(err)
 	}
-	exp := `# HELP gdirector_vrrp_state VRRP state of the instance: 0 init, 1 backup, 2 master (keepalived's numbering).
+	exp := `# HELP gdirector_vrrp_state VRRP state of the instance: 0 init, 1 backup, 2 master, 3 fault (keepalived's numbering).
 # TYPE gdirector_vrrp_state gauge
 gdirector_vrrp_state{instance="VI_1"} 2
 # HELP gdirector_sync_daemon_running 1 while the master or backup connection sync daemon runs.
@@ -303,5 +308,153 @@ func TestWithOwned(t *testing.T) {
 	}
 	if got := withOwned(nil, nil); len(got) != 0 {
 		t.Fatalf("withOwned(nil, nil) = %v", got)
+	}
+}
+
+// haNetns makes a namespace with two veth pairs, gdvrrp-c0/c1
+// (198.51.100.1/24 on c0) and gdvrrp-r0/r1 (203.0.113.1/24 on r0), up.
+func haNetns(t *testing.T) string {
+	t.Helper()
+	roottest.Require(t, "ip")
+	ns := fmt.Sprintf("gdvrrp-ha-%d", os.Getpid())
+	if err := nsutil.Create(ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsutil.Delete(ns) })
+	for _, c := range [][]string{
+		{"link", "add", "gdvrrp-c0", "type", "veth", "peer", "name", "gdvrrp-c1"},
+		{"link", "add", "gdvrrp-r0", "type", "veth", "peer", "name", "gdvrrp-r1"},
+		{"addr", "add", "198.51.100.1/24", "dev", "gdvrrp-c0"},
+		{"addr", "add", "203.0.113.1/24", "dev", "gdvrrp-r0"},
+		{"link", "set", "gdvrrp-c0", "up"}, {"link", "set", "gdvrrp-c1", "up"},
+		{"link", "set", "gdvrrp-r0", "up"}, {"link", "set", "gdvrrp-r1", "up"},
+	} {
+		haIP(t, ns, c...)
+	}
+	return ns
+}
+
+func haIP(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v %s", args, err, out)
+	}
+}
+
+// TestHASyncGroup runs keepalived's LVS-NAT pair as two instances of a
+// vrrp_sync_group in a namespace, with the fake data plane: alone, both
+// become master and the data plane owns both addresses; the real-server
+// side losing its carrier takes both instances to FAULT and both
+// addresses are held back; with the carrier back both are master again. A
+// reload with the same configuration keeps the group running; one
+// without the group restarts the instances alone.
+func TestHASyncGroup(t *testing.T) {
+	ns := haNetns(t)
+	dp := &fakeStandby{}
+	h := newHA(dp, nil, t.Logf)
+	defer h.close()
+	inst := func(name, ifname string, vrid uint8, vip string) config.VRRPInstance {
+		return config.VRRPInstance{Line: 1, Name: name, Interface: ifname, VRID: vrid, Priority: 100,
+			AdvertInt: 100 * time.Millisecond, Version: 3, Preempt: true,
+			VIPs: []config.VRRPAddress{{Prefix: netip.MustParsePrefix(vip), Dev: ifname}}}
+	}
+	cfg := &config.Config{
+		VRRP:           []config.VRRPInstance{inst("VI_VIP", "gdvrrp-c0", 51, "192.0.2.10/32"), inst("VI_GW", "gdvrrp-r0", 52, "203.0.113.254/24")},
+		VRRPSyncGroups: []config.VRRPSyncGroup{{Line: 9, Name: "VG", Instances: []string{"VI_VIP", "VI_GW"}}},
+	}
+	load := func(cfg *config.Config) {
+		t.Helper()
+		if err := nsutil.Do(ns, func() error {
+			if err := h.prepare(cfg); err != nil {
+				return err
+			}
+			return h.apply(cfg)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStates := func(what string, want vrrp.State, held int) {
+		t.Helper()
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			s := h.States()
+			if s["VI_VIP"] == want && s["VI_GW"] == want && len(dp.held()) == held {
+				return
+			}
+		}
+		t.Fatalf("%s: states %v, held %v", what, h.States(), dp.held())
+	}
+	load(cfg)
+	waitStates("alone", vrrp.StateMaster, 0)
+	h.mu.Lock()
+	if g := h.groups["VG"]; g == nil || h.nodes["VI_GW"].group != "VG" {
+		t.Fatalf("group not running: %v", h.groups)
+	}
+	first := h.nodes["VI_VIP"]
+	h.mu.Unlock()
+
+	haIP(t, ns, "link", "set", "gdvrrp-r1", "down")
+	waitStates("real-server side down", vrrp.StateFault, 2)
+	haIP(t, ns, "link", "set", "gdvrrp-r1", "up")
+	waitStates("real-server side up", vrrp.StateMaster, 0)
+
+	load(cfg) // unchanged: keeps running
+	h.mu.Lock()
+	kept := h.nodes["VI_VIP"] == first
+	h.mu.Unlock()
+	if !kept {
+		t.Fatal("an unchanged group was restarted")
+	}
+	waitStates("reloaded", vrrp.StateMaster, 0)
+
+	alone := *cfg
+	alone.VRRPSyncGroups = nil
+	load(&alone)
+	h.mu.Lock()
+	restarted := h.nodes["VI_VIP"] != first && h.nodes["VI_VIP"].group == "" && len(h.groups) == 0
+	h.mu.Unlock()
+	if !restarted {
+		t.Fatal("leaving the group did not restart the instances alone")
+	}
+	waitStates("alone again", vrrp.StateMaster, 0)
+	// Alone, the real-server side's fault is its instance's only.
+	haIP(t, ns, "link", "set", "gdvrrp-r1", "down")
+	for end := time.Now().Add(3 * time.Second); h.States()["VI_GW"] != vrrp.StateFault; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("VI_GW: %v", h.States())
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := h.States(); s["VI_VIP"] != vrrp.StateMaster || !slices.Equal(dp.held(), []string{"203.0.113.254"}) {
+		t.Fatalf("alone: states %v, held %v", s, dp.held())
+	}
+}
+
+// TestHAGroupConfigErrors: a sync group naming no instance, or an
+// instance already in another group, is refused with its line.
+func TestHAGroupConfigErrors(t *testing.T) {
+	base := []config.VRRPInstance{haInstance("VI_1", "192.0.2.10"), haInstance("VI_2", "192.0.2.20")}
+	base[1].VRID = 8
+	for _, tc := range []struct {
+		groups []config.VRRPSyncGroup
+		want   string
+	}{
+		{[]config.VRRPSyncGroup{{Line: 4, Name: "G", Instances: []string{"VI_1", "VI_9"}}}, "line 4: vrrp_sync_group G: no vrrp_instance VI_9"},
+		{[]config.VRRPSyncGroup{{Line: 4, Name: "G", Instances: []string{"VI_1"}}, {Line: 7, Name: "H", Instances: []string{"VI_2", "VI_1"}}}, "line 7: vrrp_sync_group H: vrrp_instance VI_1 is already in vrrp_sync_group G"},
+		{[]config.VRRPSyncGroup{{Line: 4, Name: "G"}}, "line 4: vrrp_sync_group G: no instances"},
+		{[]config.VRRPSyncGroup{{Line: 4, Name: "G", Instances: []string{"VI_1"}}, {Line: 6, Name: "G", Instances: []string{"VI_2"}}}, "line 6: vrrp_sync_group G: defined twice"},
+	} {
+		cfg := &config.Config{VRRP: base, VRRPSyncGroups: tc.groups}
+		if _, err := haConfigs(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("haConfigs: %v, want %q", err, tc.want)
+		}
+		h := newHA(&fakeStandby{}, nil, t.Logf)
+		if err := h.prepare(cfg); err == nil {
+			t.Errorf("prepare accepted %q", tc.want)
+		}
+		h.close()
+	}
+	g, err := haGroupConfigs(&config.Config{VRRP: base, VRRPSyncGroups: []config.VRRPSyncGroup{{Name: "G", Instances: []string{"VI_2", "VI_1"}, Notify: "/bin/n"}}})
+	if err != nil || !slices.Equal(g["G"].members, []string{"VI_2", "VI_1"}) || g["G"].cfg.Notify.Any != "/bin/n" {
+		t.Fatalf("haGroupConfigs = %+v, %v", g, err)
 	}
 }

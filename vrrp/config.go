@@ -43,6 +43,11 @@ type Config struct {
 	// pseudo-header in the checksum (keepalived v3_checksum_as_v2). Both
 	// forms are accepted on receipt either way.
 	V3ChecksumAsV2 bool
+	// Track are the tracked interfaces (keepalived track_interface).
+	// Interface is tracked too (weight 0: down means FAULT) unless
+	// DontTrackPrimary.
+	Track            []Track
+	DontTrackPrimary bool
 }
 
 // Notify are the scripts run on transitions, as POSIX shell command lines
@@ -114,6 +119,19 @@ func (c *Config) Validate() error {
 	if c.PreemptDelay < 0 {
 		bad("negative preempt delay")
 	}
+	for i, t := range c.Track {
+		if t.Interface == "" {
+			bad("tracked interface without a name")
+		}
+		if t.Weight < -253 || t.Weight > 253 {
+			bad("track_interface %s: weight %d (-253..253)", t.Interface, t.Weight)
+		}
+		for _, o := range c.Track[:i] {
+			if o.Interface == t.Interface {
+				bad("track_interface %s listed twice", t.Interface)
+			}
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vrrp instance %s: %w", c.Name, err)
 	}
@@ -132,7 +150,10 @@ func FromConfig(in *config.VRRPInstance) (Config, error) {
 			Master: in.NotifyMaster, Backup: in.NotifyBackup, Fault: in.NotifyFault,
 			Stop: in.NotifyStop, Any: in.Notify,
 		},
-		V3ChecksumAsV2: in.V3ChecksumAsV2,
+		V3ChecksumAsV2: in.V3ChecksumAsV2, DontTrackPrimary: in.DontTrackPrimary,
+	}
+	for _, t := range in.Track {
+		c.Track = append(c.Track, Track{Interface: t.Interface, Weight: t.Weight, Reverse: t.Reverse})
 	}
 	for _, v := range in.VIPs {
 		c.VIPs = append(c.VIPs, v.Prefix)
@@ -141,4 +162,12 @@ func FromConfig(in *config.VRRPInstance) (Config, error) {
 		return Config{}, in.Pos().Errorf("%v", err)
 	}
 	return c, nil
+}
+
+// GroupFromConfig makes a NodeGroup's GroupConfig of a parsed
+// vrrp_sync_group.
+func GroupFromConfig(g *config.VRRPSyncGroup) GroupConfig {
+	return GroupConfig{Name: g.Name, Notify: Notify{
+		Master: g.NotifyMaster, Backup: g.NotifyBackup, Fault: g.NotifyFault, Stop: g.NotifyStop, Any: g.Notify,
+	}}
 }

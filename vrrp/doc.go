@@ -1,24 +1,30 @@
 // Package vrrp is the Virtual Router Redundancy Protocol for gdirector's
 // high availability: VRRP version 2 (RFC 3768, IPv4) and version 3 (RFC
 // 5798, IPv4 and IPv6), compatible on the wire with keepalived's
-// vrrp_instance.
+// vrrp_instance, with keepalived's FAULT state, interface tracking and
+// sync groups.
 //
 // It has three layers, each usable alone:
 //
 //   - The wire codec (Advert, Decode, DecodeIPv4, Advert.Append,
 //     AppendIPv4) and the receiver's checks against the local instance
 //     (Expect.Check).
-//   - Machine, the RFC state machine (Initialize, Backup, Master) as a pure
-//     type: no sockets, no goroutines, no clock of its own. It is fed
-//     events with the time they happened (Startup, Advert, Tick, Shutdown,
-//     SetPriority) and reports what to do through hooks (send an advert,
-//     a state transition). Deadline says when it next needs a Tick.
+//   - Machine, the RFC state machine (Initialize, Backup, Master) and
+//     keepalived's Fault as a pure type: no sockets, no goroutines, no
+//     clock of its own. It is fed events with the time they happened
+//     (Startup, Advert, Tick, Shutdown, SetPriority, SetFault) and reports
+//     what to do through hooks (send an advert, a state transition).
+//     Deadline says when it next needs a Tick. SyncGroup, pure too, keeps
+//     the Machines of a keepalived vrrp_sync_group in one state; Tracked
+//     turns the state of tracked interfaces into a priority and a fault.
 //   - Node, one virtual router on one interface: raw IP sockets (protocol
 //     112) bound to the device, multicast 224.0.0.18 / ff02::12 or unicast
 //     peers, adverts every interval, the virtual addresses taken and given
 //     back through an Owner the daemon supplies, gratuitous ARP or
-//     unsolicited neighbour advertisements on takeover, and keepalived's
-//     notify scripts.
+//     unsolicited neighbour advertisements on takeover, keepalived's
+//     notify scripts, and the tracked interfaces' state (an rtnetlink
+//     subscription). NodeGroup runs the nodes of a sync group in one event
+//     loop, so that its SyncGroup sees every member's events in order.
 //
 // # Wire format and checksums
 //
@@ -99,4 +105,25 @@
 // Skew_Time only. Priority 255 is the address owner, which starts as
 // master. On equal priorities the higher primary address (the advert's IP
 // source) wins.
+//
+// # FAULT and sync groups
+//
+// keepalived adds a FAULT state to the RFC's: an instance whose own
+// interface, or an interface it tracks with weight 0, is down (not
+// IFF_UP and IFF_RUNNING) goes to Fault from any state; a master first
+// sends priority 0 and gives its addresses back. In Fault nothing is sent,
+// adverts are ignored and no timer runs. When the fault clears the
+// instance goes to Backup with Master_Down_Interval on its own interval,
+// and the election goes on from there (even an address owner). A tracked
+// interface with a weight moves the priority instead (Tracked): a
+// backup's master-down timer moves with its Skew_Time, as keepalived's.
+//
+// A sync group (keepalived's vrrp_sync_group, its vrrp_sync.c) holds its
+// members together: a member in Fault takes all to Fault, and they stay
+// there until no member has a fault of its own; a backup whose timer
+// expires becomes master only once every other member's timer has
+// expired too (else it waits another Master_Down_Interval, ready), and
+// then all do at once; a master that steps down takes the others to
+// Backup without priority 0. The group's own state, and its notify
+// scripts (GROUP NAME STATE 0), follow.
 package vrrp

@@ -9,12 +9,15 @@ import (
 // State is the state of a virtual router.
 type State int
 
-// States of RFC 5798 §6.4 (keepalived's FAULT, for a tracked interface
-// that is down, is not modelled yet).
+// States of RFC 5798 §6.4, and keepalived's FAULT: an instance whose
+// interface, or a tracked one, is down (or whose sync group is in FAULT)
+// neither advertises nor answers adverts nor owns its addresses. The
+// values are keepalived's (its notify FIFO and SNMP number them so).
 const (
 	StateInit State = iota
 	StateBackup
 	StateMaster
+	StateFault
 )
 
 // String names the state as keepalived's notify scripts get it.
@@ -26,12 +29,16 @@ func (s State) String() string {
 		return "BACKUP"
 	case StateMaster:
 		return "MASTER"
+	case StateFault:
+		return "FAULT"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
 // Params are the settings of a Machine.
 type Params struct {
+	// Name names the router in transition reasons (optional).
+	Name    string
 	Version int // 2 or 3
 	// Priority is 1..255 (255: the address owner).
 	Priority uint8
@@ -87,6 +94,15 @@ type Machine struct {
 	// master (Backup only).
 	masterAddr netip.Addr
 	masterPrio uint8
+	// fault is the instance's own fault condition (SetFault): a tracked
+	// interface is down. A member of a sync group may also be in FAULT
+	// without it, held there by another member.
+	fault bool
+	// wantMaster: a backup whose master-down timer expired but whose
+	// sync group would not follow yet (keepalived's wantstate MASTER).
+	wantMaster bool
+	// sync is the sync group the Machine belongs to (nil: none).
+	sync *SyncGroup
 }
 
 // NewMachine returns a Machine in Initialize.
@@ -167,6 +183,7 @@ func (m *Machine) become(to State, now time.Time, why string) {
 	m.preemptAt = time.Time{}
 	if to != StateBackup {
 		m.masterAddr, m.masterPrio = netip.Addr{}, 0
+		m.wantMaster = false
 	}
 	if m.hooks.Transition != nil && from != to {
 		m.hooks.Transition(Transition{From: from, To: to, At: now, Reason: why})
@@ -187,26 +204,95 @@ func (m *Machine) toBackup(now time.Time, why string) {
 }
 
 // Startup is the Startup event: the owner becomes Master at once, any
-// other router Backup with Master_Down_Interval to wait.
+// other router Backup with Master_Down_Interval to wait. A router whose
+// fault condition is set (SetFault before Startup), or whose sync group is
+// in FAULT, starts in Fault instead; an owner whose sync group will not
+// follow it to Master yet starts as Backup, ready to become master once
+// the group is (keepalived waits one interval and the skew time).
 func (m *Machine) Startup(now time.Time) {
 	if m.state != StateInit {
 		return
 	}
 	m.masterInterval = m.p.Interval
-	if m.p.Priority == PriorityOwner {
+	switch {
+	case m.fault:
+		m.become(StateFault, now, "startup with a tracked interface down")
+		m.sync.fault(m, now)
+		return
+	case m.sync != nil && m.sync.state == StateFault:
+		m.become(StateFault, now, "startup in sync group "+m.sync.name+", which is in FAULT")
+		return
+	case m.p.Priority == PriorityOwner && m.sync.mayMaster(m):
 		m.toMaster(now, "startup as the address owner (priority 255)")
+		m.sync.master(m, now)
 		return
 	}
 	m.toBackup(now, "startup")
+	if m.p.Priority == PriorityOwner {
+		m.wantMaster = true
+		m.masterDown = now.Add(m.p.Interval + m.SkewTime())
+	}
+	m.sync.started(now)
 }
 
 // Shutdown is the Shutdown event: a master sends an advert of priority 0;
 // every state goes back to Initialize.
 func (m *Machine) Shutdown(now time.Time) {
+	if m.state == StateInit {
+		return
+	}
 	if m.state == StateMaster {
 		m.advertise(PriorityStop)
 	}
 	m.become(StateInit, now, "shutdown")
+	m.sync.stopped(now)
+}
+
+// SetFault sets or clears the router's own fault condition (keepalived: a
+// tracked interface, or the instance's own, is down). Setting it makes
+// any state but Initialize go to Fault: a master sends an advert of
+// priority 0 first, so that a backup takes over after its skew time; the
+// Fault state sends nothing, ignores adverts and has no timer. Clearing it
+// makes a router in Fault go to Backup with Master_Down_Interval to wait
+// (the election decides from there), unless its sync group still has a
+// member with a fault of its own. why is for the transition's reason.
+func (m *Machine) SetFault(now time.Time, on bool, why string) {
+	if on == m.fault {
+		return
+	}
+	m.fault = on
+	if m.state == StateInit {
+		return // Startup decides
+	}
+	if on {
+		if m.state != StateFault {
+			m.toFault(now, why)
+		}
+		m.sync.fault(m, now)
+		return
+	}
+	if m.state != StateFault || m.sync.anyFault() {
+		return
+	}
+	m.leaveFault(now, why)
+	m.sync.backup(m, now)
+}
+
+// Fault reports the router's own fault condition.
+func (m *Machine) Fault() bool { return m.fault }
+
+// toFault enters Fault; a master first sends priority 0.
+func (m *Machine) toFault(now time.Time, why string) {
+	if m.state == StateMaster {
+		m.advertise(PriorityStop)
+	}
+	m.become(StateFault, now, why)
+}
+
+// leaveFault goes from Fault to Backup, on the local interval.
+func (m *Machine) leaveFault(now time.Time, why string) {
+	m.masterInterval = m.p.Interval
+	m.toBackup(now, why)
 }
 
 // Tick fires the timers that are due at now.
@@ -218,7 +304,16 @@ func (m *Machine) Tick(now time.Time) {
 			if !m.preemptAt.IsZero() && !now.Before(m.preemptAt) {
 				why = "preempting a master of lower priority"
 			}
+			if !m.sync.mayMaster(m) {
+				// The group's other members still hear a master:
+				// wait for them (keepalived prefers backup to
+				// thrashing), ready to follow.
+				m.wantMaster = true
+				m.masterDown = now.Add(m.MasterDownInterval())
+				return
+			}
 			m.toMaster(now, why)
+			m.sync.master(m, now)
 		}
 	case StateMaster:
 		if !now.Before(m.advertAt) {
@@ -248,6 +343,7 @@ func (m *Machine) Advert(now time.Time, src netip.Addr, prio uint8, interval tim
 			m.masterDown = now.Add(m.MasterDownInterval())
 			m.masterAddr, m.masterPrio = src, prio
 			m.preemptAt = time.Time{}
+			m.wantMaster = false
 			return
 		}
 		// A master of lower priority, and we preempt.
@@ -279,6 +375,7 @@ func (m *Machine) Advert(now time.Time, src netip.Addr, prio uint8, interval tim
 			m.masterDown = now.Add(m.MasterDownInterval())
 			m.become(StateBackup, now, fmt.Sprintf("advert of priority %d from %v", prio, src))
 			m.masterAddr, m.masterPrio = src, prio
+			m.sync.backup(m, now)
 		}
 		// Otherwise discard: our own adverts assert us.
 	}
@@ -292,8 +389,9 @@ func (m *Machine) learn(interval time.Duration) {
 }
 
 // SetPriority changes the priority (1..255), as tracking does. A master
-// announces it at once; a backup's timers keep running and the new
-// priority applies to the next advert it judges.
+// announces it at once; a backup's master-down timer moves by the change
+// of its Skew_Time (as keepalived's), and the new priority applies to the
+// next advert it judges.
 func (m *Machine) SetPriority(now time.Time, prio uint8) error {
 	if prio == PriorityStop {
 		return fmt.Errorf("vrrp: priority 0 is reserved for a master that stops")
@@ -301,10 +399,14 @@ func (m *Machine) SetPriority(now time.Time, prio uint8) error {
 	if prio == m.p.Priority {
 		return nil
 	}
+	old := m.MasterDownInterval()
 	m.p.Priority = prio
-	if m.state == StateMaster {
+	switch m.state {
+	case StateMaster:
 		m.advertise(prio)
 		m.advertAt = now.Add(m.p.Interval)
+	case StateBackup:
+		m.masterDown = m.masterDown.Add(m.MasterDownInterval() - old)
 	}
 	return nil
 }

@@ -113,6 +113,8 @@ func runSteps(t *testing.T, p Params, steps []step) {
 				iv, _ = time.ParseDuration(f[3])
 			}
 			m.Advert(now, netip.MustParseAddr(f[1]), uint8(prio), iv)
+		case "fault":
+			m.SetFault(now, f[1] == "on", "test")
 		case "prio":
 			var prio int
 			fmt.Sscan(f[1], &prio)
@@ -130,7 +132,7 @@ func runSteps(t *testing.T, p Params, steps []step) {
 		}
 		if s.deadline >= 0 {
 			want := t0.Add(s.deadline)
-			if s.state == StateInit {
+			if s.state == StateInit || s.state == StateFault {
 				want = time.Time{}
 			}
 			if !m.Deadline().Equal(want) {
@@ -255,11 +257,13 @@ func TestMachine(t *testing.T) {
 			{4 * time.Second, "prio 50", []string{"advert 50"}, StateMaster, 5 * time.Second},
 			{ms(4500), "advert 192.0.2.9 80", []string{"MASTER->BACKUP"}, StateBackup, -1},
 		}},
+		// The master-down timer moves by the change of Skew_Time
+		// (609.375 ms at 100, 218.75 ms at 200), as keepalived's.
 		{"priority raised on a backup: preempts the next lower advert", Params{Priority: 100, Preempt: true}, []step{
 			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, down100},
 			{time.Second, "advert 192.0.2.9 150", nil, StateBackup, time.Second + down100},
-			{2 * time.Second, "prio 200", nil, StateBackup, time.Second + down100},
-			{ms(2500), "advert 192.0.2.9 150", nil, StateBackup, time.Second + down100},
+			{2 * time.Second, "prio 200", nil, StateBackup, time.Second + down100 - 390625*time.Microsecond},
+			{ms(2500), "advert 192.0.2.9 150", nil, StateBackup, time.Second + down100 - 390625*time.Microsecond},
 		}},
 		{"v3 backup learns the master's interval", Params{Version: 3, Priority: 100, Interval: time.Second, Preempt: true}, []step{
 			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, ms(3600)},
@@ -278,6 +282,52 @@ func TestMachine(t *testing.T) {
 		}},
 		{"shutdown from Initialize does nothing", Params{Priority: 100}, []step{
 			{0, "shutdown", nil, StateInit, 0},
+		}},
+		// keepalived's FAULT (a tracked interface down).
+		{"backup: fault, then back to backup on the local interval", Params{Priority: 100, Preempt: true}, []step{
+			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, down100},
+			{time.Second, "fault on", []string{"BACKUP->FAULT"}, StateFault, 0},
+			{2 * time.Second, "advert 192.0.2.9 0", nil, StateFault, 0},
+			{2 * time.Second, "advert 192.0.2.9 50", nil, StateFault, 0},
+			{10 * time.Second, "tick", nil, StateFault, 0},
+			{11 * time.Second, "fault on", nil, StateFault, 0},
+			{12 * time.Second, "fault off", []string{"FAULT->BACKUP"}, StateBackup, 12*time.Second + down100},
+			{12*time.Second + down100, "tick", []string{"advert 100", "BACKUP->MASTER"}, StateMaster, -1},
+		}},
+		{"master: fault sends priority 0 and stops advertising", Params{Priority: 255}, []step{
+			{0, "startup", []string{"advert 255", "INIT->MASTER"}, StateMaster, time.Second},
+			{ms(1500), "fault on", []string{"advert 0", "MASTER->FAULT"}, StateFault, 0},
+			{5 * time.Second, "tick", nil, StateFault, 0},
+			// Back as a backup (even the owner), 3 s + 1/256 s.
+			{6 * time.Second, "fault off", []string{"FAULT->BACKUP"}, StateBackup, 9*time.Second + 3906250},
+		}},
+		{"startup with the fault set starts in fault", Params{Priority: 100, Preempt: true}, []step{
+			{0, "fault on", nil, StateInit, 0},
+			{0, "startup", []string{"INIT->FAULT"}, StateFault, 0},
+			{time.Second, "fault off", []string{"FAULT->BACKUP"}, StateBackup, time.Second + down100},
+		}},
+		{"fault cleared before startup: a normal startup", Params{Priority: 100, Preempt: true}, []step{
+			{0, "fault on", nil, StateInit, 0},
+			{0, "fault off", nil, StateInit, 0},
+			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, down100},
+		}},
+		{"v3: leaving fault forgets the master's interval", Params{Version: 3, Priority: 100, Interval: time.Second, Preempt: true}, []step{
+			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, ms(3600)},
+			{time.Second, "advert 192.0.2.9 150 2s", nil, StateBackup, time.Second + ms(7210)},
+			{2 * time.Second, "fault on", []string{"BACKUP->FAULT"}, StateFault, 0},
+			{3 * time.Second, "fault off", []string{"FAULT->BACKUP"}, StateBackup, 3*time.Second + ms(3600)},
+		}},
+		{"shutdown in fault is silent", Params{Priority: 100, Preempt: true}, []step{
+			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, down100},
+			{time.Second, "fault on", []string{"BACKUP->FAULT"}, StateFault, 0},
+			{2 * time.Second, "shutdown", []string{"FAULT->INIT"}, StateInit, 0},
+			{3 * time.Second, "fault off", nil, StateInit, 0},
+		}},
+		{"priority change in fault is kept for later", Params{Priority: 100, Preempt: true}, []step{
+			{0, "startup", []string{"INIT->BACKUP"}, StateBackup, down100},
+			{time.Second, "fault on", []string{"BACKUP->FAULT"}, StateFault, 0},
+			{2 * time.Second, "prio 200", nil, StateFault, 0},
+			{3 * time.Second, "fault off", []string{"FAULT->BACKUP"}, StateBackup, 3*time.Second + 3218750*time.Microsecond},
 		}},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,26 +58,27 @@ type Node struct {
 	expect Expect
 	wire   uint16
 
-	sock   *rawSocket
-	ann    *announcer
-	src    netip.Addr
-	m      *Machine
-	rx     chan rxAdvert
-	ctl    chan func(time.Time)
-	done   chan struct{}
-	closed chan struct{}
-	wg     sync.WaitGroup
+	sock *rawSocket
+	ann  *announcer
+	src  netip.Addr
+	m    *Machine
+	// lp is the event loop the node runs in: its own, or its sync
+	// group's.
+	lp     *loop
 	notify sync.WaitGroup
+	// tracks are the interfaces the node tracks: its own (unless
+	// DontTrackPrimary) and Config.Track.
+	tracks []Track
 
 	state                              atomic.Int32
 	sent, recv, dropped, errs, changes atomic.Uint64
 	ipID                               uint16
 	buf                                []byte
-	stopOnce                           sync.Once
 	started                            bool
 }
 
 type rxAdvert struct {
+	n        *Node
 	at       time.Time
 	src      netip.Addr
 	prio     uint8
@@ -115,12 +117,20 @@ func (n *Node) Config() Config { return n.cfg }
 
 // Start opens the sockets in the calling goroutine's network namespace
 // (run it on a thread switched into the namespace, e.g. with nsutil.Do, to
-// serve another one), then runs the node in goroutines of its own: the
-// Startup event happens before Start returns.
+// serve another one), subscribes there to the links' state (its
+// interface's and the tracked ones'), then runs the node in goroutines of
+// its own: the Startup event happens before Start returns (in Fault if a
+// tracked interface is down).
 func (n *Node) Start() error {
 	if n.started {
 		return errors.New("vrrp: node already started")
 	}
+	return startLoop([]*Node{n}, nil)
+}
+
+// open resolves the interface and the source address and opens the
+// sockets; the Machine is made by the loop.
+func (n *Node) open() error {
 	ifi, err := net.InterfaceByName(n.cfg.Interface)
 	if err != nil {
 		return fmt.Errorf("vrrp: interface %s: %w", n.cfg.Interface, err)
@@ -132,13 +142,6 @@ func (n *Node) Start() error {
 			return err
 		}
 	}
-	n.m, err = NewMachine(Params{
-		Version: n.cfg.Version, Priority: n.cfg.Priority, Interval: n.cfg.AdvertInt,
-		Preempt: n.cfg.Preempt, PreemptDelay: n.cfg.PreemptDelay, Primary: n.src,
-	}, Hooks{Advertise: n.advertise, Transition: n.transition})
-	if err != nil {
-		return err
-	}
 	if n.sock, err = openRaw(ifi, fam, n.src, len(n.cfg.Peers) == 0); err != nil {
 		return err
 	}
@@ -146,17 +149,55 @@ func (n *Node) Start() error {
 		n.sock.close()
 		return err
 	}
-	n.started = true
-	n.rx = make(chan rxAdvert, 64)
-	n.ctl = make(chan func(time.Time))
-	n.done = make(chan struct{})
-	n.closed = make(chan struct{})
-	n.opt.Logf("vrrp %s: starting on %s, VRID %d, priority %d, version %d, from %v", n.cfg.Name, ifi.Name, n.cfg.VRID, n.cfg.Priority, n.cfg.Version, n.src)
-	n.m.Startup(time.Now())
-	n.wg.Add(2)
-	go n.readLoop()
-	go n.run()
+	n.tracks = n.tracks[:0]
+	if !n.cfg.DontTrackPrimary {
+		n.tracks = append(n.tracks, Track{Interface: n.cfg.Interface})
+	}
+	n.tracks = append(n.tracks, n.cfg.Track...)
 	return nil
+}
+
+// closeSockets closes what open opened.
+func (n *Node) closeSockets() {
+	n.sock.close()
+	n.ann.close()
+}
+
+// newMachine makes the node's Machine with the priority the tracked
+// interfaces give (up tells which are up).
+func (n *Node) newMachine(up func(string) bool) error {
+	prio, _ := Tracked(n.cfg.Priority, n.tracks, up)
+	m, err := NewMachine(Params{
+		Name: n.cfg.Name, Version: n.cfg.Version, Priority: prio, Interval: n.cfg.AdvertInt,
+		Preempt: n.cfg.Preempt, PreemptDelay: n.cfg.PreemptDelay, Primary: n.src,
+	}, Hooks{Advertise: n.advertise, Transition: n.transition})
+	n.m = m
+	return err
+}
+
+// track applies the links' state to the Machine: its priority, then its
+// fault condition.
+func (n *Node) track(now time.Time, up func(string) bool) {
+	prio, faulty := Tracked(n.cfg.Priority, n.tracks, up)
+	if prio != n.m.Priority() {
+		n.opt.Logf("vrrp %s: effective priority %d -> %d (tracked interfaces)", n.cfg.Name, n.m.Priority(), prio)
+		_ = n.m.SetPriority(now, prio)
+	}
+	why := "tracked interfaces up"
+	if len(faulty) > 0 {
+		why = fmt.Sprintf("tracked interface %s down", strings.Join(faulty, ", "))
+	}
+	n.m.SetFault(now, len(faulty) > 0, why)
+}
+
+// tracks reports whether the node tracks the interface ifname.
+func (n *Node) tracksLink(ifname string) bool {
+	for _, t := range n.tracks {
+		if t.Interface == ifname {
+			return true
+		}
+	}
+	return false
 }
 
 // State returns the node's current state.
@@ -171,35 +212,42 @@ func (n *Node) Stats() Stats {
 		Errors: n.errs.Load(), Transitions: n.changes.Load()}
 }
 
-// SetPriority changes the priority (1..255) of a running node.
+// SetPriority changes the base priority (1..255) of a running node; the
+// tracked interfaces' weights still apply to it.
 func (n *Node) SetPriority(prio uint8) error {
 	if !n.started {
 		return errors.New("vrrp: node not started")
 	}
-	errc := make(chan error, 1)
-	select {
-	case n.ctl <- func(now time.Time) { errc <- n.m.SetPriority(now, prio) }:
-		return <-errc
-	case <-n.closed:
-		return errors.New("vrrp: node stopped")
+	if prio == PriorityStop {
+		return errors.New("vrrp: priority 0 is reserved for a master that stops")
 	}
+	return n.lp.do(func(now time.Time) error {
+		n.cfg.Priority = prio
+		n.track(now, n.lp.isUp)
+		return nil
+	})
 }
 
 // Stop shuts the node down: a master sends an advert of priority 0 (so a
 // backup takes over after its skew time) and releases the addresses; the
 // stop script runs; the sockets are closed. It waits up to ctx for
-// running notify scripts.
+// running notify scripts. A node of a sync group is stopped with its
+// group (NodeGroup.Stop): Stop refuses it.
 func (n *Node) Stop(ctx context.Context) error {
 	if !n.started {
 		return nil
 	}
-	n.stopOnce.Do(func() {
-		close(n.done)
-		n.wg.Wait()
-		n.ann.close()
-	})
+	if n.lp.group != nil {
+		return fmt.Errorf("vrrp: instance %s is a member of sync group %s: stop the group", n.cfg.Name, n.lp.group.cfg.Name)
+	}
+	n.lp.stop()
+	return waitGroupCtx(ctx, &n.notify)
+}
+
+// waitGroupCtx waits for wg up to ctx.
+func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) error {
 	waited := make(chan struct{})
-	go func() { n.notify.Wait(); close(waited) }()
+	go func() { wg.Wait(); close(waited) }()
 	select {
 	case <-waited:
 		return nil
@@ -208,48 +256,16 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 }
 
-// run is the node's event loop: the only goroutine that touches the
-// Machine.
-func (n *Node) run() {
-	defer n.wg.Done()
-	defer close(n.closed)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		if d := n.m.Deadline(); !d.IsZero() {
-			timer.Reset(time.Until(d))
-		}
-		select {
-		case ad := <-n.rx:
-			n.m.Advert(ad.at, ad.src, ad.prio, ad.interval)
-		case <-timer.C:
-			n.m.Tick(time.Now())
-		case f := <-n.ctl:
-			f(time.Now())
-		case <-n.done:
-			n.m.Shutdown(time.Now())
-			n.sock.close()
-			return
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-	}
-}
-
 // readLoop reads, decodes and checks datagrams and hands valid adverts to
 // run.
 func (n *Node) readLoop() {
-	defer n.wg.Done()
+	defer n.lp.wg.Done()
 	buf := make([]byte, 2048)
 	for {
 		r, err := n.sock.read(buf)
 		if err != nil {
 			select {
-			case <-n.done:
+			case <-n.lp.done:
 				return
 			default:
 			}
@@ -286,8 +302,8 @@ func (n *Node) readLoop() {
 		}
 		n.recv.Add(1)
 		select {
-		case n.rx <- rxAdvert{at: at, src: r.src, prio: ad.Priority, interval: ad.IntervalDuration()}:
-		case <-n.done:
+		case n.lp.rx <- rxAdvert{n: n, at: at, src: r.src, prio: ad.Priority, interval: ad.IntervalDuration()}:
+		case <-n.lp.done:
 			return
 		}
 	}
@@ -364,6 +380,8 @@ func (n *Node) transition(t Transition) {
 		n.runScript(n.cfg.Notify.Master, "MASTER")
 	case StateBackup:
 		n.runScript(n.cfg.Notify.Backup, "BACKUP")
+	case StateFault:
+		n.runScript(n.cfg.Notify.Fault, "FAULT")
 	case StateInit:
 		n.runScript(n.cfg.Notify.Stop, "STOP")
 	}
@@ -388,7 +406,7 @@ func (n *Node) announceBurst() {
 		for i := 1; i < n.opt.Announce; i++ {
 			select {
 			case <-time.After(n.opt.AnnounceGap):
-			case <-n.done:
+			case <-n.lp.done:
 				return
 			}
 			if n.State() != StateMaster {

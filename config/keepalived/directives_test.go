@@ -370,9 +370,9 @@ bfd_instance b1 {
 ` + framed("", "")
 	c := mustParse(t, text)
 	want := []string{
-		"t.conf:1: vrrp_script ignored: only vrrp_instance blocks of VRRP are read",
+		"t.conf:1: vrrp_script ignored: only vrrp_instance and vrrp_sync_group blocks of VRRP are read",
 		"t.conf:7: track_script ignored: vrrp_script is not supported",
-		"t.conf:12: vrrp_garp_interval ignored: only vrrp_instance blocks of VRRP are read",
+		"t.conf:12: vrrp_garp_interval ignored: only vrrp_instance and vrrp_sync_group blocks of VRRP are read",
 		"t.conf:13: static_routes ignored: gdirector does not manage static routes",
 		"t.conf:14: net_namespace ignored: keepalived's process settings do not apply to gdirector",
 		"t.conf:15: bfd_instance ignored: BFD is not supported",

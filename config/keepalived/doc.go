@@ -66,10 +66,10 @@
 //
 // # Top level
 //
-// virtual_server, virtual_server_group, global_defs, SSL and vrrp_instance
-// are read, and DPVS's local_address_group. Blocks for the rest of
-// keepalived are skipped, with a warning: vrrp_sync_group, vrrp_script
-// and every other vrrp_* keyword, garp_group, track_group,
+// virtual_server, virtual_server_group, global_defs, SSL, vrrp_instance
+// and vrrp_sync_group are read, and DPVS's local_address_group. Blocks for
+// the rest of keepalived are skipped, with a warning: vrrp_script and
+// every other vrrp_* keyword, garp_group, track_group,
 // linkbeat_interfaces, interface_up_down_delays, static_ipaddress,
 // static_routes, static_rules, bfd_instance, track_file, and the process
 // settings net_namespace, net_namespace_ipvs, namespace_with_ipsets,
@@ -84,12 +84,23 @@
 // { auth_type PASS; auth_pass } (AH is an error), virtual_ipaddress
 // { ADDR[/LEN] [dev IF] [label L] [brd B] [scope S] }, unicast_src_ip,
 // mcast_src_ip, unicast_peer { ADDR }, notify_master, notify_backup,
-// notify_fault, notify_stop, notify, track_interface (recorded), accept,
-// no_accept, strict_mode, v3_checksum_as_v2; tuning of what gdirector does
+// notify_fault, notify_stop, notify, track_interface { IF [weight W
+// [reverse]] } (W -253..253; 0: FAULT while down), dont_track_primary,
+// accept, no_accept, strict_mode, v3_checksum_as_v2; tuning of what gdirector does
 // not do (VMAC, gratuitous ARP timers, track_script, smtp_alert …) is
 // skipped with a warning; virtual_routes, virtual_rules and
 // virtual_ipaddress_excluded are errors. global_defs vrrp_strict forbids
 // unicast peers and drops authentication, as in keepalived.
+//
+// vrrp_sync_group NAME { group { INSTANCE ... } track_interface { ... }
+// notify_master|notify_backup|notify_fault|notify_stop|notify SCRIPT
+// sync_group_tracking_weight } becomes a config.VRRPSyncGroup (see
+// vrrpgroup.go): every member must be a vrrp_instance of the file and in
+// no other group (errors name the line); the group's track_interface
+// lines join every member's; a member's weighted track_interface lines
+// are dropped with a warning unless sync_group_tracking_weight, as
+// keepalived ignores them. smtp_alert, track_script and the other
+// trackers are skipped with a warning.
 //
 // In global_defs, lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS] sets
 // Config.Timeouts (0 or absent leaves a timeout alone); lvs_sync_daemon

@@ -40,6 +40,7 @@ func FuzzParse(f *testing.F) {
 		"global_defs {\nlvs_timeouts tcp 1 udp 0\n}\nvrrp_instance x { a { b } }\n",
 		"global_defs {\nvrrp_version 3\n}\nvrrp_instance v {\ninterface eth0\nvirtual_router_id 9\npriority 255\nadvert_int 0.1\nnopreempt\nunicast_peer {\n192.0.2.2\n}\nvirtual_ipaddress {\n192.0.2.9/24 dev eth0 label eth0:1\n}\nnotify \"/bin/n x\"\n}\n",
 		"vrrp_instance w {\nversion 2\ninterface e\nvirtual_router_id 1\nauthentication {\nauth_type PASS\nauth_pass 1111\n}\nvirtual_ipaddress {\n2001:db8::1\n}\ntrack_interface {\neth1 weight 5\n}\n}\n",
+		"vrrp_sync_group G {\ngroup {\nA B\n}\ntrack_interface {\neth2\neth3 weight -5 reverse\n}\nnotify \"/bin/g\"\nsync_group_tracking_weight\n}\nvrrp_instance A {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1\n}\n}\nvrrp_instance B {\ninterface eth1\nvirtual_router_id 2\ndont_track_primary\nvirtual_ipaddress {\n203.0.113.254/24\n}\n}\n",
 	} {
 		f.Add(seed)
 	}

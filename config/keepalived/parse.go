@@ -176,6 +176,7 @@ type parsed struct {
 	warnings []string
 
 	vrrp       []*vrrpInstance
+	vrrpGroups []*vrrpSyncGroup // vrrpgroup.go
 	vrrpGlobal vrrpGlobals
 }
 
@@ -427,8 +428,7 @@ func (p *parser) skip(st stmt) error {
 // something else than IPVS (VRRP, BFD, addresses and routes, the
 // process), with the reason their blocks are skipped.
 var skippedRoot = map[string]string{
-	"vrrp_sync_group": vrrpLater, "vrrp_script": vrrpLater,
-	"vrrp_track_file": vrrpLater, "vrrp_track_process": vrrpLater, "garp_group": vrrpLater,
+	"vrrp_script": vrrpLater, "vrrp_track_file": vrrpLater, "vrrp_track_process": vrrpLater, "garp_group": vrrpLater,
 	"track_group": vrrpLater, "linkbeat_interfaces": vrrpLater, "interface_up_down_delays": vrrpLater,
 	"static_ipaddress": "gdirector does not manage static addresses", "static_routes": "gdirector does not manage static routes",
 	"static_rules": "gdirector does not manage static rules", "bfd_instance": "BFD is not supported",
@@ -438,7 +438,7 @@ var skippedRoot = map[string]string{
 }
 
 const (
-	vrrpLater      = "only vrrp_instance blocks of VRRP are read"
+	vrrpLater      = "only vrrp_instance and vrrp_sync_group blocks of VRRP are read"
 	processSetting = "keepalived's process settings do not apply to gdirector"
 )
 
@@ -472,6 +472,8 @@ func (p *parser) root() error {
 			err = p.body(s, p.globalDefs)
 		case "vrrp_instance":
 			err = p.vrrpInstance(s)
+		case "vrrp_sync_group":
+			err = p.vrrpSyncGroup(s)
 		case "SSL":
 			err = p.body(s, func(st stmt) error {
 				switch st.kw {

@@ -400,6 +400,10 @@ func TestPublicSamples(t *testing.T) {
 		// An empty line ends a multi-line definition: the example's
 		// $RS stops after its first MISC_CHECK, as in keepalived.
 		"man_parameter_substitution.conf": "man_parameter_substitution.conf:13: MISC_CHECK belongs in a real_server block, not in the top level",
+		// Its vrrp_sync_group lists the instances without a group
+		// block: keepalived reports the unknown keywords and drops the
+		// group, so the instances are not synchronised as intended.
+		"keepalived.conf.vrrp.lvs_syncd": `keepalived.conf.vrrp.lvs_syncd:6: unknown keyword "VI_2" in vrrp_sync_group (the instances go in a group { } block)`,
 	}
 	services := map[string]int{
 		"keepalived.conf.HTTP_GET.port": 1, "keepalived.conf.IPv6": 1, "keepalived.conf.PING_CHECK": 1,

@@ -38,7 +38,7 @@ var vrrpIgnored = map[string]string{
 	"garp_master_refresh_repeat": "gratuitous ARPs are sent at takeover only", "garp_lower_prio_delay": "gratuitous ARPs are sent at takeover only",
 	"garp_lower_prio_repeat": "gratuitous ARPs are sent at takeover only", "lvs_sync_daemon_interface": "this old instance-level form is not read; use global_defs lvs_sync_daemon IFACE INSTANCE",
 	"track_script": "vrrp_script is not supported", "track_file": "track_file is not supported",
-	"track_process": "track_process is not supported", "dont_track_primary": "the interface is not tracked",
+	"track_process": "track_process is not supported", "track_bfd": "BFD is not supported",
 	"debug": "keepalived's debug levels do not apply", "notify_master_rx_lower_pri": "not supported",
 	"higher_prio_send_advert": "not supported", "kernel_rx_buf_size": "not supported",
 	"promote_secondaries": "addresses are owned by gdirector, not the kernel", "linkbeat_use_polling": "not supported",
@@ -175,13 +175,11 @@ func (p *parser) vrrpStmt(v *vrrpInstance, s stmt) error {
 			return nil
 		})
 	case "track_interface":
-		err = p.body(s, func(st stmt) error {
-			if len(st.args) > 0 && !(len(st.args) == 2 && st.args[0] == "weight") {
-				return st.errf("track_interface %s: unexpected %q", st.kw, st.args[0])
-			}
-			v.TrackInterfaces = append(v.TrackInterfaces, st.kw)
-			return nil
-		})
+		err = p.trackInterfaces(s, &v.Track)
+	case "dont_track_primary":
+		if err = s.nargs(0, 0); err == nil {
+			v.DontTrackPrimary = true
+		}
 	case "notify_master":
 		err = vrrpScript(s, &v.NotifyMaster)
 	case "notify_backup":
@@ -338,9 +336,10 @@ func (b *builder) buildVRRP() error {
 			}
 		}
 		in.VIPs = slices.Clone(in.VIPs)
+		in.Track = slices.Clone(in.Track)
 		b.out.VRRP = append(b.out.VRRP, in)
 	}
-	return nil
+	return b.buildVRRPGroups()
 }
 
 // vrrpGlobalDef reads the VRRP settings of global_defs; false if s is

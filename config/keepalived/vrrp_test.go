@@ -74,8 +74,8 @@ vrrp_instance six {
 			{Line: 18, Prefix: netip.MustParsePrefix("192.0.2.100/24"), Dev: "eth1", Label: "eth1:vip"},
 			{Line: 19, Prefix: netip.MustParsePrefix("192.0.2.101/32")},
 		},
-		TrackInterfaces: []string{"eth0", "eth2"},
-		NotifyMaster:    "/usr/local/bin/vip up", Notify: "/usr/local/bin/all",
+		Track:        []config.VRRPTrack{{Line: 22, Interface: "eth0"}, {Line: 23, Interface: "eth2", Weight: 10}},
+		NotifyMaster: "/usr/local/bin/vip up", Notify: "/usr/local/bin/all",
 		Accept: true, V3ChecksumAsV2: true,
 	}, {
 		Line: 29, Name: "v2", Interface: "eth0", VRID: 8, Priority: 100, AdvertInt: time.Second,
