@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -311,36 +310,6 @@ func TestWithOwned(t *testing.T) {
 	}
 }
 
-// haNetns makes a namespace with two veth pairs, gdvrrp-c0/c1
-// (198.51.100.1/24 on c0) and gdvrrp-r0/r1 (203.0.113.1/24 on r0), up.
-func haNetns(t *testing.T) string {
-	t.Helper()
-	roottest.Require(t, "ip")
-	ns := fmt.Sprintf("gdvrrp-ha-%d", os.Getpid())
-	if err := nsutil.Create(ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsutil.Delete(ns) })
-	for _, c := range [][]string{
-		{"link", "add", "gdvrrp-c0", "type", "veth", "peer", "name", "gdvrrp-c1"},
-		{"link", "add", "gdvrrp-r0", "type", "veth", "peer", "name", "gdvrrp-r1"},
-		{"addr", "add", "198.51.100.1/24", "dev", "gdvrrp-c0"},
-		{"addr", "add", "203.0.113.1/24", "dev", "gdvrrp-r0"},
-		{"link", "set", "gdvrrp-c0", "up"}, {"link", "set", "gdvrrp-c1", "up"},
-		{"link", "set", "gdvrrp-r0", "up"}, {"link", "set", "gdvrrp-r1", "up"},
-	} {
-		haIP(t, ns, c...)
-	}
-	return ns
-}
-
-func haIP(t *testing.T, ns string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %v: %v %s", args, err, out)
-	}
-}
-
 // TestHASyncGroup runs keepalived's LVS-NAT pair as two instances of a
 // vrrp_sync_group in a namespace, with the fake data plane: alone, both
 // become master and the data plane owns both addresses; the real-server
@@ -349,7 +318,7 @@ func haIP(t *testing.T, ns string, args ...string) {
 // reload with the same configuration keeps the group running; one
 // without the group restarts the instances alone.
 func TestHASyncGroup(t *testing.T) {
-	ns := haNetns(t)
+	ns := roottest.TwoPairNetns(t, fmt.Sprintf("gdvrrp-ha-%d", os.Getpid()))
 	dp := &fakeStandby{}
 	h := newHA(dp, nil, t.Logf)
 	defer h.close()
@@ -392,9 +361,9 @@ func TestHASyncGroup(t *testing.T) {
 	first := h.nodes["VI_VIP"]
 	h.mu.Unlock()
 
-	haIP(t, ns, "link", "set", "gdvrrp-r1", "down")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
 	waitStates("real-server side down", vrrp.StateFault, 2)
-	haIP(t, ns, "link", "set", "gdvrrp-r1", "up")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "up")
 	waitStates("real-server side up", vrrp.StateMaster, 0)
 
 	load(cfg) // unchanged: keeps running
@@ -417,7 +386,7 @@ func TestHASyncGroup(t *testing.T) {
 	}
 	waitStates("alone again", vrrp.StateMaster, 0)
 	// Alone, the real-server side's fault is its instance's only.
-	haIP(t, ns, "link", "set", "gdvrrp-r1", "down")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
 	for end := time.Now().Add(3 * time.Second); h.States()["VI_GW"] != vrrp.StateFault; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("VI_GW: %v", h.States())

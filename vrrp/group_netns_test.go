@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,37 +37,6 @@ func (o *recOwner) take() []string {
 	return l
 }
 
-// vrrpNetns makes a namespace with two veth pairs, gdvrrp-c0/c1 (client
-// side, 198.51.100.1/24 on c0) and gdvrrp-r0/r1 (real-server side,
-// 203.0.113.1/24 on r0), all up.
-func vrrpNetns(t *testing.T) string {
-	t.Helper()
-	roottest.Require(t, "ip")
-	ns := fmt.Sprintf("gdvrrp-grp-%d", os.Getpid())
-	if err := nsutil.Create(ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsutil.Delete(ns) })
-	for _, c := range [][]string{
-		{"link", "add", "gdvrrp-c0", "type", "veth", "peer", "name", "gdvrrp-c1"},
-		{"link", "add", "gdvrrp-r0", "type", "veth", "peer", "name", "gdvrrp-r1"},
-		{"addr", "add", "198.51.100.1/24", "dev", "gdvrrp-c0"},
-		{"addr", "add", "203.0.113.1/24", "dev", "gdvrrp-r0"},
-		{"link", "set", "gdvrrp-c0", "up"}, {"link", "set", "gdvrrp-c1", "up"},
-		{"link", "set", "gdvrrp-r0", "up"}, {"link", "set", "gdvrrp-r1", "up"},
-	} {
-		ipNS(t, ns, c...)
-	}
-	return ns
-}
-
-func ipNS(t *testing.T, ns string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %v: %v %s", args, err, out)
-	}
-}
-
 // waitFor polls cond every 10 ms for up to d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -88,7 +56,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // and group scripts run); when the carrier returns both go to BACKUP and
 // then master again together.
 func TestNodeGroupFault(t *testing.T) {
-	ns := vrrpNetns(t)
+	ns := roottest.TwoPairNetns(t, fmt.Sprintf("gdvrrp-grp-%d", os.Getpid()))
 	dir := t.TempDir()
 	out := filepath.Join(dir, "notify")
 	owner := &recOwner{}
@@ -129,7 +97,7 @@ func TestNodeGroupFault(t *testing.T) {
 	}
 
 	// The real servers' side loses its carrier.
-	ipNS(t, ns, "link", "set", "gdvrrp-r1", "down")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
 	waitFor(t, 2*time.Second, "both in fault", both(StateFault))
 	if got := owner.take(); !slices.Equal(sorted(got), []string{"release 192.0.2.10", "release 203.0.113.254"}) {
 		t.Fatalf("owner calls %q", got)
@@ -147,7 +115,7 @@ func TestNodeGroupFault(t *testing.T) {
 	}
 
 	// Back: both go to backup, then master again, together.
-	ipNS(t, ns, "link", "set", "gdvrrp-r1", "up")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "up")
 	waitFor(t, 2*time.Second, "both masters again", both(StateMaster))
 	if got := owner.take(); !slices.Equal(sorted(got), []string{"acquire 192.0.2.10", "acquire 203.0.113.254"}) {
 		t.Fatalf("owner calls %q", got)
@@ -162,7 +130,7 @@ func TestNodeGroupFault(t *testing.T) {
 // priority instead of putting it in FAULT; a node whose own interface
 // goes down goes to FAULT.
 func TestNodeTrackWeight(t *testing.T) {
-	ns := vrrpNetns(t)
+	ns := roottest.TwoPairNetns(t, fmt.Sprintf("gdvrrp-grp-%d", os.Getpid()))
 	n, err := NewNode(Config{Name: "VI_W", Interface: "gdvrrp-c0", VRID: 60, Priority: 100, AdvertInt: 100 * time.Millisecond,
 		Version: 3, Preempt: true, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.20/32")},
 		Track: []Track{{Interface: "gdvrrp-r0", Weight: -30}, {Interface: "gdvrrp-nosuch", Weight: 5, Reverse: true}}},
@@ -182,14 +150,14 @@ func TestNodeTrackWeight(t *testing.T) {
 	if p := prio(); p != 105 { // gdvrrp-nosuch is down: reverse +5
 		t.Fatalf("priority %d, want 105", p)
 	}
-	ipNS(t, ns, "link", "set", "gdvrrp-r1", "down")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
 	waitFor(t, 2*time.Second, "priority 75", func() bool { return prio() == 75 })
 	if n.State() == StateFault {
 		t.Fatal("a weighted track put the node in FAULT")
 	}
-	ipNS(t, ns, "link", "set", "gdvrrp-c0", "down")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-c0", "down")
 	waitFor(t, 2*time.Second, "FAULT", func() bool { return n.State() == StateFault })
-	ipNS(t, ns, "link", "set", "gdvrrp-c0", "up")
+	roottest.IP(t, ns, "link", "set", "gdvrrp-c0", "up")
 	waitFor(t, 2*time.Second, "out of FAULT", func() bool { return n.State() != StateFault })
 	if err := n.SetPriority(200); err != nil {
 		t.Fatal(err)
