@@ -401,7 +401,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// (while viewed) subscribe to it; the data plane has a tracer only
 	// while someone does.
 	traceHub := trace.NewHub(dp.SetTracer, clock.Real{}.Now, 0)
-	stopStatus, err := startStatus(ctx, statusLn, statusConfig(mgr, conns, health, traceHub), logf)
+	stopStatus, err := startStatus(ctx, statusLn, statusConfig(mgr, conns, health, traceHub, hav), logf)
 	if err != nil {
 		return err
 	}

@@ -118,10 +118,12 @@ type ha struct {
 // haNode is one running VRRP instance.
 type haNode struct {
 	cfg   vrrp.Config
-	group string // its sync group, "" for none
+	group string          // its sync group, "" for none
+	ng    *vrrp.NodeGroup // that group's, set before the node is listed
 	node  *vrrp.Node
 	owned atomic.Bool
 	state atomic.Int32 // vrrp.State, as of the last transition
+	since atomic.Int64 // when it entered state, Unix nanoseconds
 }
 
 // haGroupCfg is a sync group as the configuration wants it.
@@ -398,10 +400,12 @@ func (h *ha) apply(cfg *config.Config) error {
 func (h *ha) newNode(c vrrp.Config, group string) (*haNode, error) {
 	n := &haNode{cfg: c, group: group}
 	n.state.Store(int32(vrrp.StateInit))
+	n.since.Store(time.Now().UnixNano())
 	node, err := vrrp.NewNode(c, vrrp.Options{
 		Owner: haOwner{h, n},
 		Logf:  h.logf,
 		OnTransition: func(t vrrp.Transition) {
+			n.since.Store(t.At.UnixNano())
 			n.state.Store(int32(t.To))
 			h.poke()
 		},
@@ -433,6 +437,7 @@ func (h *ha) startGroup(name string, g haGroupCfg, want map[string]vrrp.Config) 
 	}
 	// Listed before Start: the members may acquire at once.
 	for _, n := range members {
+		n.ng = ng
 		h.nodes[n.cfg.Name] = n
 	}
 	h.storeSet()

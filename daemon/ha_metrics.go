@@ -14,6 +14,7 @@ type haCollector struct {
 	h *ha
 
 	vrrpState, vrrpSent, vrrpRecv, vrrpDropped, vrrpErrors, vrrpTrans        *prometheus.Desc
+	vrrpGroupState                                                           *prometheus.Desc
 	syncRunning, syncMsgsSent, syncConnsSent, syncSendErrors, syncQueueDrops *prometheus.Desc
 	syncMsgsRecv, syncApplied, syncRefused                                   *prometheus.Desc
 }
@@ -28,6 +29,7 @@ func newHACollector(h *ha) *haCollector {
 		vrrpDropped:    prometheus.NewDesc("gdirector_vrrp_adverts_dropped_total", "VRRP datagrams the instance refused (decoding or receiver checks).", inst, nil),
 		vrrpErrors:     prometheus.NewDesc("gdirector_vrrp_errors_total", "Failed sends and address changes of the instance.", inst, nil),
 		vrrpTrans:      prometheus.NewDesc("gdirector_vrrp_transitions_total", "State transitions of the instance.", inst, nil),
+		vrrpGroupState: prometheus.NewDesc("gdirector_vrrp_sync_group_state", "State of the VRRP sync group: 0 init, 1 backup, 2 master, 3 fault (as gdirector_vrrp_state).", []string{"group"}, nil),
 		syncRunning:    prometheus.NewDesc("gdirector_sync_daemon_running", "1 while the master or backup connection sync daemon runs.", []string{"state"}, nil),
 		syncMsgsSent:   prometheus.NewDesc("gdirector_sync_messages_sent_total", "Sync datagrams sent by the master daemon.", nil, nil),
 		syncConnsSent:  prometheus.NewDesc("gdirector_sync_conns_sent_total", "Connection records sent by the master daemon.", nil, nil),
@@ -40,7 +42,7 @@ func newHACollector(h *ha) *haCollector {
 }
 
 func (c *haCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.vrrpState, c.vrrpSent, c.vrrpRecv, c.vrrpDropped, c.vrrpErrors, c.vrrpTrans,
+	for _, d := range []*prometheus.Desc{c.vrrpState, c.vrrpSent, c.vrrpRecv, c.vrrpDropped, c.vrrpErrors, c.vrrpTrans, c.vrrpGroupState,
 		c.syncRunning, c.syncMsgsSent, c.syncConnsSent, c.syncSendErrors, c.syncQueueDrops,
 		c.syncMsgsRecv, c.syncApplied, c.syncRefused} {
 		ch <- d
@@ -52,7 +54,12 @@ func (c *haCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	if s := c.h.set.Load(); s != nil {
+		groups := map[string]bool{}
 		for _, n := range *s {
+			if n.ng != nil && !groups[n.group] {
+				groups[n.group] = true
+				ch <- prometheus.MustNewConstMetric(c.vrrpGroupState, prometheus.GaugeValue, float64(n.ng.State()), n.group)
+			}
 			name := n.cfg.Name
 			ch <- prometheus.MustNewConstMetric(c.vrrpState, prometheus.GaugeValue, float64(n.state.Load()), name)
 			st := n.node.Stats()

@@ -360,9 +360,23 @@ func TestHASyncGroup(t *testing.T) {
 	}
 	first := h.nodes["VI_VIP"]
 	h.mu.Unlock()
+	waitGroup := func(what string, want vrrp.State) {
+		t.Helper()
+		var err error
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			r := h.HAReport()
+			if err = groupStateMetric(t, h, "VG", want); err == nil && r != nil && len(r.Instances) == 2 &&
+				r.Instances[0].Group == "VG" && r.Instances[0].GroupState == want.String() && r.Instances[0].State == want.String() {
+				return
+			}
+		}
+		t.Fatalf("%s: group metric: %v; report %+v", what, err, h.HAReport())
+	}
+	waitGroup("alone", vrrp.StateMaster)
 
 	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
 	waitStates("real-server side down", vrrp.StateFault, 2)
+	waitGroup("real-server side down", vrrp.StateFault)
 	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "up")
 	waitStates("real-server side up", vrrp.StateMaster, 0)
 

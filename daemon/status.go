@@ -35,8 +35,9 @@ func listenStatus(addr string, logf func(string, ...any)) (net.Listener, error) 
 // and connection table (on its clock), the connection table's size, the
 // health engine's verdicts (nil without a configuration file), and the
 // packet trace hub it subscribes to while the page is viewed (the one
-// gdirector trace uses; nil: no packets).
-func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.HealthFunc, hub *trace.Hub) status.Config {
+// gdirector trace uses; nil: no packets), and the VRRP instances and sync
+// daemons of hav (nil: none).
+func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.HealthFunc, hub *trace.Hub, hav *ha) status.Config {
 	cfg := status.Config{
 		Table:     mgr.Table,
 		ConnClock: mgr.Now,
@@ -50,6 +51,9 @@ func statusConfig(mgr *ctl.Manager, conns *conntrack.Table, health metrics.Healt
 	}
 	if health != nil {
 		cfg.Health = status.HealthFunc(health)
+	}
+	if hav != nil {
+		cfg.HA = hav
 	}
 	return cfg
 }

@@ -47,7 +47,7 @@ func TestStatusEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startStatus(context.Background(), ln, statusConfig(mgr, conns, health, nil), t.Logf)
+	stop, err := startStatus(context.Background(), ln, statusConfig(mgr, conns, health, nil, nil), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestStatusSharesTraceHub(t *testing.T) {
 	installs := atomic.Int64{}
 	hub := trace.NewHub(func(tr *trace.Tracer) { installed.Store(tr); installs.Add(1) }, func() int64 { return 0 }, 16)
 
-	cfg := statusConfig(mgr, conns, nil, hub)
+	cfg := statusConfig(mgr, conns, nil, hub, nil)
 	cfg.TraceIdle = time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,7 +16,9 @@ const dropReportEvery = time.Second
 // traceHandler serves gdirector trace on the control socket: it
 // subscribes to hub with the request's filter and streams trace.Line
 // values until --count events were sent, --duration passed or the client
-// left. The last subscriber leaving stops the data plane's tracing.
+// left. Its first line acknowledges the subscription (Line.Subscribed)
+// once the tracer is live. The last subscriber leaving stops the data
+// plane's tracing.
 func traceHandler(hub *trace.Hub) ctl.StreamHandler {
 	return func(ctx context.Context, argv []string, send func(any) error) (string, int) {
 		opt, err := trace.ParseArgs(argv)
@@ -25,6 +27,13 @@ func traceHandler(hub *trace.Hub) ctl.StreamHandler {
 		}
 		sub := hub.Subscribe(opt.Filter)
 		defer sub.Close()
+		// Subscribe returned: the tracer is installed with this filter,
+		// so the data plane traces every packet it reads from now on.
+		// Say so, for clients that must not start traffic before
+		// (gdirector lab --explain).
+		if send(trace.Line{Subscribed: true}) != nil {
+			return "", 1
+		}
 		var deadline <-chan time.Time
 		if opt.Duration > 0 {
 			t := time.NewTimer(opt.Duration)

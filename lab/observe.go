@@ -20,11 +20,12 @@ import (
 	"github.com/gdirector/gdirector/trace/traceclient"
 )
 
-// Timing of Observe: how long the trace subscription gets to reach the
-// data plane before the request, how long the trace must stay quiet after
-// the connection closed, and the most it waits for that.
+// Timing of Observe: the most it waits for the daemon to acknowledge the
+// trace subscription (it answers at once: the bound is for a daemon that
+// never does), how long the trace must stay quiet after the connection
+// closed, and the most it waits for that.
 const (
-	traceSettle = 250 * time.Millisecond
+	traceAckMax = 3 * time.Second
 	traceQuiet  = 300 * time.Millisecond
 	traceMax    = 3 * time.Second
 )
@@ -133,6 +134,7 @@ func (t *Topology) Observe(ctx context.Context, sock string, vip netip.Addr) (*O
 	defer stop()
 	opt := trace.Options{Filter: trace.Filter{Client: netip.PrefixFrom(cip, cip.BitLen()), VIP: vip, Port: HTTPPort}}
 	done := make(chan error, 1)
+	ready := make(chan struct{})
 	go func() {
 		resp, err := traceclient.Follow(tctx, sock, opt, func(r *trace.Record) error {
 			mu.Lock()
@@ -144,16 +146,23 @@ func (t *Topology) Observe(ctx context.Context, sock string, vip netip.Addr) (*O
 			mu.Lock()
 			lost = n
 			mu.Unlock()
-		})
+		}, traceclient.OnReady(func() { close(ready) }))
 		if err == nil && resp.Code != 0 {
 			err = fmt.Errorf("gdirector trace: exit %d: %s", resp.Code, strings.TrimSpace(resp.Stderr))
 		}
 		done <- err
 	}()
+	// The daemon acknowledges the subscription once its data plane
+	// traces: every packet of the request, sent after, is seen.
 	select {
 	case err := <-done:
+		if err == nil {
+			err = errors.New("the daemon ended the stream at once")
+		}
 		return nil, fmt.Errorf("lab: trace: %w", err)
-	case <-time.After(traceSettle):
+	case <-ready:
+	case <-time.After(traceAckMax):
+		return nil, fmt.Errorf("lab: trace: the daemon at %s did not acknowledge the subscription within %v (a gdirector older than this one?)", sock, traceAckMax)
 	}
 
 	local, err := t.request(ctx, o)
@@ -225,20 +234,27 @@ func (t *Topology) request(ctx context.Context, o *Observation) (netip.AddrPort,
 }
 
 // ExplainRequest observes one request to vip (Observe) and narrates it
-// (Narrate). If the trace missed the connection's first packet (the
-// subscription reached the data plane late), it tries once more.
+// (Narrate). Observe starts the request only once the daemon has
+// acknowledged the trace, so the trace cannot start too late; the
+// connection's first packet can still be missing if the daemon lost
+// events (a queue fell behind, counted in Observation.Lost), and then
+// it tries once more. A first packet missing with nothing lost is an
+// error, not retried: a retry would hide it.
 func (t *Topology) ExplainRequest(ctx context.Context, sock string, vip netip.Addr) (string, *Observation, error) {
-	var last error
+	var err error
 	for attempt := 0; attempt < 2; attempt++ {
-		o, err := t.Observe(ctx, sock, vip)
-		if err != nil {
+		var o *Observation
+		if o, err = t.Observe(ctx, sock, vip); err != nil {
 			return "", nil, err
 		}
-		text, err := t.Narrate(o)
+		var text string
+		text, err = t.Narrate(o)
 		if err == nil {
 			return text, o, nil
 		}
-		last = err
+		if !errors.Is(err, ErrNoFirstPacket) || o.Lost == 0 {
+			break
+		}
 	}
-	return "", nil, last
+	return "", nil, err
 }

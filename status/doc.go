@@ -21,6 +21,24 @@
 // real server: up while it is still in its service, its weight is above
 // zero and it is not overloaded. The document says which ("checked").
 //
+// # High availability
+//
+// While the director runs VRRP instances, the document has an ha section
+// (HA) and the page shows it first, as a "High availability" table that
+// updates in place like the rest: each instance (keepalived's
+// vrrp_instance) with its interface, VRID, state (INIT, BACKUP, MASTER,
+// FAULT), effective priority (the configured one moved by its tracked
+// interfaces' weights), when it entered that state, and its
+// vrrp_sync_group with the group's state; and each running connection
+// sync daemon (lvs_sync_daemon, ipvsadm --start-daemon) with its syncid,
+// interface, the messages and connection records it sent (master) or
+// accepted and applied (backup), and what it refused or lost, by reason.
+// While only one sync daemon runs, the page lists the other as not
+// running. Without instances there is neither the section nor the table.
+// The handler reads it through Config.HA, an HAReporter the daemon
+// implements, so this package needs neither the vrrp nor the ipvssync
+// package.
+//
 // # The forwarding diagram
 //
 // Each service gets an inline SVG drawing: client → director → each real

@@ -55,6 +55,8 @@ type Config struct {
 	// Conntrack returns the number of entries of the connection table and
 	// its capacity; nil leaves them out.
 	Conntrack func() (entries, capacity int)
+	// HA reports the VRRP instances and sync daemons; nil = none.
+	HA HAReporter
 	// Now is the wall clock of the document's time; nil = time.Now.
 	Now func() time.Time
 	// ScanEvery is the least time between two walks of the connection

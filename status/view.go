@@ -13,7 +13,10 @@ type View struct {
 	Time      string     `json:"time"` // RFC 3339, when the document was built
 	Totals    Stats      `json:"totals"`
 	Conntrack *Conntrack `json:"conntrack,omitempty"` // absent without Config.Conntrack
-	Services  []Service  `json:"services"`
+	// HA is the VRRP instances and sync daemons; absent while no VRRP
+	// instance runs (or without Config.HA).
+	HA       *HA       `json:"ha,omitempty"`
+	Services []Service `json:"services"`
 	// Recent says where the connections listed per service come from.
 	Recent RecentInfo `json:"recent"`
 	// Packets says whether the page's sampled packet trace runs.
@@ -169,6 +172,9 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 	if h.cfg.Conntrack != nil {
 		e, c := h.cfg.Conntrack()
 		v.Conntrack = &Conntrack{Entries: e, Capacity: c}
+	}
+	if h.cfg.HA != nil {
+		v.HA = h.cfg.HA.HAReport()
 	}
 	if t == nil {
 		return v

@@ -147,10 +147,15 @@ func (t *Tracer) Devices() []string {
 }
 
 // Line is one line of a trace stream on the control socket: an event, or
-// the number of events this subscriber lost so far (sent when it grows).
+// the number of events this subscriber lost so far (sent when it grows),
+// or, first of all, Subscribed: the acknowledgement that the
+// subscription is live (the data plane traces, with the stream's filter,
+// every packet it reads from then on). A reader that does not know
+// Subscribed sees a line with neither an event nor a loss, and skips it.
 type Line struct {
-	Event   *Record `json:"event,omitempty"`
-	Dropped uint64  `json:"dropped,omitempty"`
+	Event      *Record `json:"event,omitempty"`
+	Dropped    uint64  `json:"dropped,omitempty"`
+	Subscribed bool    `json:"subscribed,omitempty"`
 }
 
 // A Hub shares one Tracer among subscribers. It installs a Tracer with

@@ -11,8 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gdirector/gdirector/ctl"
 	"github.com/gdirector/gdirector/trace"
+	"github.com/gdirector/gdirector/trace/traceclient"
 )
 
 // cmdTrace runs gdirector trace: it asks the daemon for a trace stream
@@ -57,39 +57,46 @@ func runTrace(ctx context.Context, opt trace.Options, stdout, stderr io.Writer) 
 		}
 	}
 	enc := json.NewEncoder(out)
-	each := func(data json.RawMessage) error {
-		var l trace.Line
-		if err := json.Unmarshal(data, &l); err != nil {
-			return fmt.Errorf("bad trace line: %w", err)
-		}
-		if l.Dropped > 0 {
-			out.Flush()
-			fmt.Fprintf(stderr, "gdirector trace: %d events lost so far\n", l.Dropped)
-		}
-		if l.Event == nil {
-			return nil
-		}
+	// outErr is the error writing an event out (stdout, the pcap file),
+	// as opposed to the stream's own.
+	var outErr error
+	each := func(r *trace.Record) error {
 		if pw != nil {
-			if err := pw.WriteRecord(l.Event); err != nil {
-				return fmt.Errorf("%s: %w", opt.Pcap, err)
+			if err := pw.WriteRecord(r); err != nil {
+				outErr = fmt.Errorf("%s: %w", opt.Pcap, err)
+				return outErr
 			}
-			pcapBuf.Flush()
+			if outErr = pcapBuf.Flush(); outErr != nil {
+				outErr = fmt.Errorf("%s: %w", opt.Pcap, outErr)
+				return outErr
+			}
 		}
 		if opt.JSON {
-			err := enc.Encode(l.Event)
-			out.Flush()
-			return err
+			outErr = enc.Encode(r)
+			if err := out.Flush(); outErr == nil {
+				outErr = err
+			}
+		} else {
+			out.WriteString(r.Text())
+			out.WriteString("\n")
+			outErr = out.Flush()
 		}
-		out.WriteString(l.Event.Text())
-		out.WriteString("\n")
-		return out.Flush()
+		return outErr
 	}
-	resp, err := ctl.Stream(ctx, path, ctl.Request{Cmd: "trace", Argv: opt.ServerArgs()}, each)
+	lost := func(n uint64) {
+		out.Flush()
+		fmt.Fprintf(stderr, "gdirector trace: %d events lost so far\n", n)
+	}
+	resp, err := traceclient.Follow(ctx, path, opt, each, lost)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 0 // Ctrl-C: the trace ends here
 		}
 		out.Flush()
+		if outErr != nil {
+			fmt.Fprintf(stderr, "gdirector trace: %v\n", outErr)
+			return 1
+		}
 		fmt.Fprintf(stderr, "gdirector trace: daemon not reachable at %s: %v\n", path, err)
 		fmt.Fprintln(stderr, "Is `gdirector run` running? (set GDIRECTOR_CTL if it uses another socket)")
 		return 1

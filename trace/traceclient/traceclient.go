@@ -18,6 +18,23 @@ import (
 	"github.com/gdirector/gdirector/trace"
 )
 
+// Option changes how Follow follows a trace.
+type Option func(*follower)
+
+// OnReady has Follow call ready once, when the daemon acknowledges the
+// subscription (trace.Line.Subscribed): from then on the data plane
+// traces, with the stream's filter, every packet it reads, so traffic
+// started after ready returns is seen from its first packet. ready runs
+// before any event is handed to each. A daemon older than the
+// acknowledgement never calls it.
+func OnReady(ready func()) Option {
+	return func(f *follower) { f.ready = ready }
+}
+
+type follower struct {
+	ready func()
+}
+
 // Follow asks the daemon listening at sock for the trace opt selects
 // (its Filter, Count and Duration; the output options are ignored) and
 // calls each with every event, in order, until the daemon ends the stream
@@ -27,12 +44,22 @@ import (
 // Response is the daemon's end of the stream: its exit code and standard
 // error (a usage error, or a note about lost events). Cancelling ctx
 // closes the stream, which stops the daemon's tracing if no other
-// subscriber remains, and returns ctx's error.
-func Follow(ctx context.Context, sock string, opt trace.Options, each func(*trace.Record) error, lost func(uint64)) (ctl.Response, error) {
+// subscriber remains, and returns ctx's error. Lines Follow does not
+// know (a newer daemon's) are skipped.
+func Follow(ctx context.Context, sock string, opt trace.Options, each func(*trace.Record) error, lost func(uint64), opts ...Option) (ctl.Response, error) {
+	var f follower
+	for _, o := range opts {
+		o(&f)
+	}
 	return ctl.Stream(ctx, sock, ctl.Request{Cmd: "trace", Argv: opt.ServerArgs()}, func(data json.RawMessage) error {
 		var l trace.Line
 		if err := json.Unmarshal(data, &l); err != nil {
 			return fmt.Errorf("traceclient: bad trace line: %w", err)
+		}
+		if l.Subscribed && f.ready != nil {
+			ready := f.ready
+			f.ready = nil // once, whatever the daemon sends
+			ready()
 		}
 		if l.Dropped > 0 && lost != nil {
 			lost(l.Dropped)
