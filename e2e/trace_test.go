@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,26 @@ import (
 	"github.com/gdirector/gdirector/trace"
 )
 
+// lockedBuffer collects lines written by one goroutine and read by
+// another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) WriteLine(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+	l.b.WriteString("\n")
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // traceWhileCurling runs gdirector trace with args against e's daemon
 // while the client fetches the VIP (at most 10 requests, until the trace
 // has its --count events and exits) and returns its standard output.
@@ -25,20 +46,45 @@ func (e *env) traceWhileCurling(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"trace"}, args...)...)
 	cmd.Env = append(os.Environ(), "GDIRECTOR_CTL="+e.sock)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Standard error is read line by line: the trace says when it is
+	// live ("tracing through"), and the lines are kept for messages.
+	var errOut lockedBuffer
+	live := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			errOut.WriteLine(sc.Text())
+			if strings.HasPrefix(sc.Text(), "gdirector trace: tracing through ") {
+				close(live)
+			}
+		}
+	}()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { <-read; done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			<-done
 		}
 	})
-	time.Sleep(300 * time.Millisecond) // let the subscription start
+	select {
+	case <-live:
+	case err := <-done:
+		t.Fatalf("gdirector trace ended before it was live: %v\n%s", err, errOut.String())
+	case <-time.After(5 * time.Second):
+		t.Fatalf("gdirector trace not live after 5 s:\n%s", errOut.String())
+	}
 	for i := 0; i < 10; i++ {
 		e.curlFrom(t, e.CIP, "http://"+e.VIP.String()+"/")
 		select {

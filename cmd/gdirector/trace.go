@@ -87,7 +87,12 @@ func runTrace(ctx context.Context, opt trace.Options, stdout, stderr io.Writer) 
 		out.Flush()
 		fmt.Fprintf(stderr, "gdirector trace: %d events lost so far\n", n)
 	}
-	resp, err := traceclient.Follow(ctx, path, opt, each, lost)
+	// As tcpdump says "listening on": the trace is live from here on
+	// (the daemon acknowledged the subscription).
+	ready := traceclient.OnReady(func() {
+		fmt.Fprintf(stderr, "gdirector trace: tracing through %s; Ctrl-C to stop\n", path)
+	})
+	resp, err := traceclient.Follow(ctx, path, opt, each, lost, ready)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 0 // Ctrl-C: the trace ends here
