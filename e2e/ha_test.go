@@ -164,18 +164,7 @@ func startHADirectorConf(t *testing.T, b *lab.Builder, ns, name string, conf fun
 		log, _ := os.ReadFile(d.logFile)
 		t.Fatalf("%s: %v\n%s", name, err, log)
 	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		for {
-			select {
-			case <-d.stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			readStates(filepath.Join(dir, "states"), d.states)
-		}
-	}()
+	watchStates(filepath.Join(dir, "states"), d.states, d.stop, &d.wg)
 	t.Cleanup(func() {
 		close(d.stop)
 		d.wg.Wait()

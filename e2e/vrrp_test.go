@@ -116,6 +116,23 @@ func (l *stateLog) add(state string, at time.Time) {
 	l.times = append(l.times, at)
 }
 
+// watchStates loads the notify script's state file into l every 10 ms
+// (readStates) until stop is closed; wg counts the goroutine.
+func watchStates(file string, l *stateLog, stop <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			readStates(file, l)
+		}
+	}()
+}
+
 // snapshot returns a copy of the states logged so far.
 func (l *stateLog) snapshot() []string {
 	l.mu.Lock()
@@ -248,18 +265,7 @@ func startKA(t *testing.T, ns, conf string) *kaNode {
 	if err := k.proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	k.readerWG.Add(1)
-	go func() {
-		defer k.readerWG.Done()
-		for {
-			select {
-			case <-k.stopRead:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			readStates(filepath.Join(dir, "states"), k.log)
-		}
-	}()
+	watchStates(filepath.Join(dir, "states"), k.log, k.stopRead, &k.readerWG)
 	t.Cleanup(func() { k.kill(t) })
 	return k
 }
