@@ -51,24 +51,11 @@ type Dest struct {
 
 // Stats are traffic counters since the service or real server was added
 // (or last zeroed), and their rates as ipvsadm --rate shows them.
-type Stats struct {
-	Conns    uint64 `json:"conns"`
-	InPkts   uint64 `json:"in_pkts"`
-	OutPkts  uint64 `json:"out_pkts"`
-	InBytes  uint64 `json:"in_bytes"`
-	OutBytes uint64 `json:"out_bytes"`
-	Rates    Rates  `json:"rates"`
-}
+type Stats = vs.Counters
 
 // Rates are the per-second rates of the IPVS estimator (a moving average
 // updated every 2 s): connections, packets in and out, bytes in and out.
-type Rates struct {
-	CPS    uint64 `json:"cps"`
-	InPPS  uint64 `json:"in_pps"`
-	OutPPS uint64 `json:"out_pps"`
-	InBPS  uint64 `json:"in_bps"`
-	OutBPS uint64 `json:"out_bps"`
-}
+type Rates = vs.Rates
 
 // LocalAddr is the JSON view of a FullNAT local address.
 type LocalAddr struct {
@@ -90,24 +77,13 @@ type CommandResult struct {
 	Code   int    `json:"code"`
 }
 
-func statsView(s *vs.Stats) Stats {
-	if s == nil {
-		return Stats{}
-	}
-	return Stats{
-		Conns: s.Conns.Load(), InPkts: s.InPkts.Load(), OutPkts: s.OutPkts.Load(),
-		InBytes: s.InBytes.Load(), OutBytes: s.OutBytes.Load(),
-		Rates: Rates(s.Rates()),
-	}
-}
-
 func serviceView(s *vs.Service) Service {
 	v := Service{
 		Path:      servicePath(s),
 		Family:    "inet",
 		Scheduler: s.SchedName,
 		Flags:     serviceFlags(s),
-		Stats:     statsView(s.Stats),
+		Stats:     s.Stats.Read(),
 		Dests:     make([]Dest, 0, len(s.Dests)),
 	}
 	if s.IPv6 {
@@ -173,6 +149,6 @@ func destView(svcPath string, d *vs.Dest) Dest {
 		ActiveConns:  d.ActiveConns.Load(),
 		InactConns:   d.InactConns.Load(),
 		PersistConns: d.PersistConns.Load(),
-		Stats:        statsView(&d.Stats),
+		Stats:        d.Stats.Read(),
 	}
 }

@@ -78,49 +78,11 @@ type Dest struct {
 }
 
 // Stats are traffic counters (ipvsadm -L -n --stats --exact) and their
-// estimated rates (ipvsadm --rate).
-type Stats struct {
-	Conns    uint64 `json:"conns"`
-	InPkts   uint64 `json:"in_pkts"`
-	OutPkts  uint64 `json:"out_pkts"`
-	InBytes  uint64 `json:"in_bytes"`
-	OutBytes uint64 `json:"out_bytes"`
-	Rates    Rates  `json:"rates"`
-}
+// estimated rates (ipvsadm --rate), as the remote API shows them too.
+type Stats = vs.Counters
 
 // Rates per second.
-type Rates struct {
-	CPS    uint64 `json:"cps"`
-	InPPS  uint64 `json:"in_pps"`
-	OutPPS uint64 `json:"out_pps"`
-	InBPS  uint64 `json:"in_bps"`
-	OutBPS uint64 `json:"out_bps"`
-}
-
-func (s *Stats) add(o Stats) {
-	s.Conns += o.Conns
-	s.InPkts += o.InPkts
-	s.OutPkts += o.OutPkts
-	s.InBytes += o.InBytes
-	s.OutBytes += o.OutBytes
-	s.Rates.CPS += o.Rates.CPS
-	s.Rates.InPPS += o.Rates.InPPS
-	s.Rates.OutPPS += o.Rates.OutPPS
-	s.Rates.InBPS += o.Rates.InBPS
-	s.Rates.OutBPS += o.Rates.OutBPS
-}
-
-func readStats(st *vs.Stats) Stats {
-	if st == nil {
-		return Stats{}
-	}
-	r := st.Rates()
-	return Stats{
-		Conns: st.Conns.Load(), InPkts: st.InPkts.Load(), OutPkts: st.OutPkts.Load(),
-		InBytes: st.InBytes.Load(), OutBytes: st.OutBytes.Load(),
-		Rates: Rates{CPS: r.CPS, InPPS: r.InPPS, OutPPS: r.OutPPS, InBPS: r.InBPS, OutBPS: r.OutBPS},
-	}
-}
+type Rates = vs.Rates
 
 // forwardName is the method as the page names it.
 func forwardName(m vs.FwdMethod) string {
@@ -182,7 +144,7 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 	for _, s := range t.Services {
 		sv := Service{
 			Name: serviceName(s), Port: s.Port, FwMark: s.FwMark, Family: "inet",
-			Scheduler: s.SchedName, Stats: readStats(s.Stats),
+			Scheduler: s.SchedName, Stats: s.Stats.Read(),
 			Dests: make([]Dest, 0, len(s.Dests)), Recent: recent[s.Key],
 			Packets: pkts[serviceName(s)],
 		}
@@ -216,7 +178,7 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 				ActiveConns:  d.ActiveConns.Load(),
 				InactConns:   d.InactConns.Load(),
 				PersistConns: d.PersistConns.Load(),
-				Stats:        readStats(&d.Stats),
+				Stats:        d.Stats.Read(),
 			}
 			if h.cfg.Health != nil {
 				dv.Up, dv.Checked = h.cfg.Health(s, d)
@@ -226,7 +188,7 @@ func (h *Handler) build(t *vs.Table, now time.Time) View {
 			}
 			sv.Dests = append(sv.Dests, dv)
 		}
-		v.Totals.add(sv.Stats)
+		v.Totals.Add(sv.Stats)
 		v.Services = append(v.Services, sv)
 	}
 	return v

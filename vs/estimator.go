@@ -67,9 +67,52 @@ type estimator struct {
 
 // Rates are the estimated rates of a Stats as ipvsadm --rate shows them:
 // connections, incoming and outgoing packets per second, incoming and
-// outgoing bytes per second.
+// outgoing bytes per second. The JSON names are those of the status page
+// and the remote API.
 type Rates struct {
-	CPS, InPPS, OutPPS, InBPS, OutBPS uint64
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"in_pps"`
+	OutPPS uint64 `json:"out_pps"`
+	InBPS  uint64 `json:"in_bps"`
+	OutBPS uint64 `json:"out_bps"`
+}
+
+// Counters are a Stats read at one moment with its rates: the figures of
+// ipvsadm -L -n --stats --exact and --rate, with the JSON names of the
+// status page and the remote API.
+type Counters struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"in_pkts"`
+	OutPkts  uint64 `json:"out_pkts"`
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+	Rates    Rates  `json:"rates"`
+}
+
+// Read returns s's counters and rates; zero for a nil s.
+func (s *Stats) Read() Counters {
+	if s == nil {
+		return Counters{}
+	}
+	return Counters{
+		Conns: s.Conns.Load(), InPkts: s.InPkts.Load(), OutPkts: s.OutPkts.Load(),
+		InBytes: s.InBytes.Load(), OutBytes: s.OutBytes.Load(),
+		Rates: s.Rates(),
+	}
+}
+
+// Add adds o to c (totals over services).
+func (c *Counters) Add(o Counters) {
+	c.Conns += o.Conns
+	c.InPkts += o.InPkts
+	c.OutPkts += o.OutPkts
+	c.InBytes += o.InBytes
+	c.OutBytes += o.OutBytes
+	c.Rates.CPS += o.Rates.CPS
+	c.Rates.InPPS += o.Rates.InPPS
+	c.Rates.OutPPS += o.Rates.OutPPS
+	c.Rates.InBPS += o.Rates.InBPS
+	c.Rates.OutBPS += o.Rates.OutBPS
 }
 
 // ScaledRates are the estimator's raw averages: CPS, InPPS and OutPPS
