@@ -96,23 +96,34 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
-// TestRunRefusesBadMetricsAddress: a bad or busy --metrics address fails
-// before any device is opened or sysctl changed (the interface named here
-// does not exist, and the error is about the address, not it).
-func TestRunRefusesBadMetricsAddress(t *testing.T) {
+// TestRunRefusesBadListenAddress: a bad or busy --metrics or --status
+// address fails before any device is opened or sysctl changed (the
+// interface named here does not exist, and the error is about the
+// address, not it).
+func TestRunRefusesBadListenAddress(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	for addr, want := range map[string]string{
-		"localhost:9102":     "not an IP address",
-		"127.0.0.1":          "HOST:PORT",
-		busy.Addr().String(): "address already in use",
+	for _, flag := range []struct {
+		name string
+		set  func(*Options, string)
+	}{
+		{"--metrics", func(o *Options, a string) { o.Metrics = a }},
+		{"--status", func(o *Options, a string) { o.Status = a }},
 	} {
-		err := Run(context.Background(), Options{Ifaces: []string{"gdt-no-such-if"}, CtlPath: filepath.Join(t.TempDir(), "s"), Metrics: addr})
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("--metrics %s: %v, want an error saying %q", addr, err, want)
+		for addr, want := range map[string]string{
+			"localhost:9102":     "not an IP address",
+			"127.0.0.1":          "HOST:PORT",
+			busy.Addr().String(): "address already in use",
+		} {
+			opt := Options{Ifaces: []string{"gdt-no-such-if"}, CtlPath: filepath.Join(t.TempDir(), "s")}
+			flag.set(&opt, addr)
+			err := Run(context.Background(), opt)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s %s: %v, want an error saying %q", flag.name, addr, err, want)
+			}
 		}
 	}
 }
