@@ -55,15 +55,21 @@ type yesNo struct {
 	line int
 }
 
-// globals are the settings outside virtual sections.
-type globals struct {
+// checkTiming are the check timing settings, global or of one virtual
+// section (which overrides the global ones).
+type checkTiming struct {
 	checkTimeout, negotiateTimeout, checkInterval num
 	failureCount, checkCount                      num
-	fallback, fallback6                           *fallbackSpec
-	fallbackCommand                               text
-	quiescent                                     yesNo
-	fork                                          yesNo
-	autoReload                                    bool
+}
+
+// globals are the settings outside virtual sections.
+type globals struct {
+	checkTiming
+	fallback, fallback6 *fallbackSpec
+	fallbackCommand     text
+	quiescent           yesNo
+	fork                yesNo
+	autoReload          bool
 }
 
 // virtual is one virtual section as written.
@@ -84,20 +90,16 @@ type virtual struct {
 	request, receive text
 	virtualHost      text
 	httpMethod       text
-	checkTimeout     num
-	negotiateTimeout num
-	checkInterval    num
-	failureCount     num
-	checkCount       num
-	checkPort        num
-	scheduler        text
-	persistent       num
-	netmask          text
-	schedFlags       text
-	ops              yesNo
-	fallback         *fallbackSpec
-	fallbackCommand  text
-	quiescent        yesNo
+	checkTiming
+	checkPort       num
+	scheduler       text
+	persistent      num
+	netmask         text
+	schedFlags      text
+	ops             yesNo
+	fallback        *fallbackSpec
+	fallbackCommand text
+	quiescent       yesNo
 }
 
 // realSpec is one real= line: one real server, or a range of them.
@@ -288,24 +290,35 @@ var (
 	}
 )
 
+// timing handles the check timing directives, which are allowed both
+// globally and in a virtual section; handled is false for other keys.
+func (p *parser) timing(t *checkTiming, n int, key, val string) (handled bool, err error) {
+	switch key {
+	case "checktimeout":
+		return true, p.seconds(&t.checkTimeout, n, key, val)
+	case "connecttimeout":
+		p.warnf(n, "connecttimeout is deprecated (ldirectord refuses it): read as checktimeout")
+		return true, p.seconds(&t.checkTimeout, n, key, val)
+	case "negotiatetimeout":
+		return true, p.seconds(&t.negotiateTimeout, n, key, val)
+	case "checkinterval":
+		return true, p.seconds(&t.checkInterval, n, key, val)
+	case "failurecount":
+		return true, p.count(&t.failureCount, n, key, val)
+	case "checkcount":
+		p.warnf(n, "checkcount is deprecated in ldirectord (see failurecount); it only counts ping attempts")
+		return true, p.count(&t.checkCount, n, key, val)
+	}
+	return false, nil
+}
+
 // global handles a directive outside virtual sections.
 func (p *parser) global(n int, key, val string, hasEq bool) error {
 	g := &p.g
+	if ok, err := p.timing(&g.checkTiming, n, key, val); ok {
+		return err
+	}
 	switch key {
-	case "checktimeout":
-		return p.seconds(&g.checkTimeout, n, key, val)
-	case "connecttimeout":
-		p.warnf(n, "connecttimeout is deprecated (ldirectord refuses it): read as checktimeout")
-		return p.seconds(&g.checkTimeout, n, key, val)
-	case "negotiatetimeout":
-		return p.seconds(&g.negotiateTimeout, n, key, val)
-	case "checkinterval":
-		return p.seconds(&g.checkInterval, n, key, val)
-	case "failurecount":
-		return p.count(&g.failureCount, n, key, val)
-	case "checkcount":
-		p.warnf(n, "checkcount is deprecated in ldirectord (see failurecount); it only counts ping attempts")
-		return p.count(&g.checkCount, n, key, val)
 	case "fallback", "fallback6":
 		f, err := p.fallback(n, key, val, key == "fallback6", nil)
 		if err != nil {
@@ -478,6 +491,9 @@ func (p *parser) portNumber(n int, key, s, proto string) (uint16, error) {
 
 // member handles a directive of a virtual section.
 func (p *parser) member(v *virtual, n int, key, val string) error {
+	if ok, err := p.timing(&v.checkTiming, n, key, val); ok {
+		return err
+	}
 	switch key {
 	case "real", "real6":
 		if (key == "real6") != v.v6 {
@@ -534,20 +550,6 @@ func (p *parser) member(v *virtual, n int, key, val string) error {
 		}
 	case "checkcommand":
 		return p.command(&v.checkCommand, n, key, val)
-	case "checktimeout":
-		return p.seconds(&v.checkTimeout, n, key, val)
-	case "connecttimeout":
-		p.warnf(n, "connecttimeout is deprecated (ldirectord refuses it): read as checktimeout")
-		return p.seconds(&v.checkTimeout, n, key, val)
-	case "negotiatetimeout":
-		return p.seconds(&v.negotiateTimeout, n, key, val)
-	case "checkinterval":
-		return p.seconds(&v.checkInterval, n, key, val)
-	case "failurecount":
-		return p.count(&v.failureCount, n, key, val)
-	case "checkcount":
-		p.warnf(n, "checkcount is deprecated in ldirectord (see failurecount); it only counts ping attempts")
-		return p.count(&v.checkCount, n, key, val)
 	case "checkport":
 		c, err := strconv.Atoi(val)
 		if err != nil || !isDigits(val) || c < 1 || c > 65535 {
