@@ -316,8 +316,10 @@ func TestHTTPSCheck(t *testing.T) {
 	wantFail(t, attempt(t, c, dest), "status 400")
 }
 
-// udpServer answers (or, if silent, only reads) datagrams until closed.
-func udpServer(t *testing.T, silent bool) netip.AddrPort {
+// serveUDP reads datagrams on a loopback port until the test ends and
+// hands each one (valid until handle returns) to handle, which may answer
+// through pc. It returns the port's address.
+func serveUDP(t *testing.T, handle func(pc net.PacketConn, in []byte, from net.Addr)) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -327,19 +329,27 @@ func udpServer(t *testing.T, silent bool) netip.AddrPort {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		buf := make([]byte, 2048)
+		buf := make([]byte, 70000)
 		for {
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
 				return
 			}
-			if !silent {
-				pc.WriteTo(buf[:n], from)
-			}
+			handle(pc, buf[:n], from)
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); wg.Wait() })
 	return addrPortOf(t, pc.LocalAddr())
+}
+
+// udpServer answers (or, if silent, only reads) datagrams until closed.
+func udpServer(t *testing.T, silent bool) netip.AddrPort {
+	t.Helper()
+	return serveUDP(t, func(pc net.PacketConn, in []byte, from net.Addr) {
+		if !silent {
+			pc.WriteTo(in, from)
+		}
+	})
 }
 
 func TestUDPCheck(t *testing.T) {
@@ -371,31 +381,16 @@ type udpResponder struct {
 
 func newUDPResponder(t *testing.T, answer func(in []byte) []byte) *udpResponder {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &udpResponder{addr: addrPortOf(t, pc.LocalAddr())}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 70000)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			in := bytes.Clone(buf[:n])
-			r.mu.Lock()
-			r.got = append(r.got, in)
-			r.mu.Unlock()
-			if out := answer(in); out != nil {
-				pc.WriteTo(out, from)
-			}
+	r := &udpResponder{}
+	r.addr = serveUDP(t, func(pc net.PacketConn, b []byte, from net.Addr) {
+		in := bytes.Clone(b)
+		r.mu.Lock()
+		r.got = append(r.got, in)
+		r.mu.Unlock()
+		if out := answer(in); out != nil {
+			pc.WriteTo(out, from)
 		}
-	}()
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	})
 	return r
 }
 
@@ -506,59 +501,43 @@ func TestPingCheck(t *testing.T) {
 // ignore.
 func dnsServer(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
+	return serveUDP(t, func(pc net.PacketConn, in []byte, from net.Addr) {
+		var p dnsmessage.Parser
+		h, err := p.Start(in)
+		if err != nil {
+			return
+		}
+		q, err := p.Question()
+		if err != nil {
+			return
+		}
+		rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true}
+		var answer bool
+		switch q.Name.String() {
+		case "ok.test.":
+			answer = true
+		case "empty.test.":
+		case "nx.test.":
+			rh.RCode = dnsmessage.RCodeNameError
+		default:
+			return
+		}
+		for _, id := range []uint16{h.ID + 1, h.ID} {
+			rh.ID = id
+			b := dnsmessage.NewBuilder(nil, rh)
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			if answer && q.Type == dnsmessage.TypeA {
+				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60},
+					dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}})
 			}
-			var p dnsmessage.Parser
-			h, err := p.Start(buf[:n])
-			if err != nil {
-				continue
-			}
-			q, err := p.Question()
-			if err != nil {
-				continue
-			}
-			rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true}
-			var answer bool
-			switch q.Name.String() {
-			case "ok.test.":
-				answer = true
-			case "empty.test.":
-			case "nx.test.":
-				rh.RCode = dnsmessage.RCodeNameError
-			default:
-				continue
-			}
-			for _, id := range []uint16{h.ID + 1, h.ID} {
-				rh.ID = id
-				b := dnsmessage.NewBuilder(nil, rh)
-				b.StartQuestions()
-				b.Question(q)
-				b.StartAnswers()
-				if answer && q.Type == dnsmessage.TypeA {
-					b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60},
-						dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}})
-				}
-				msg, err := b.Finish()
-				if err == nil {
-					pc.WriteTo(msg, from)
-				}
+			msg, err := b.Finish()
+			if err == nil {
+				pc.WriteTo(msg, from)
 			}
 		}
-	}()
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
-	return addrPortOf(t, pc.LocalAddr())
+	})
 }
 
 func TestDNSCheck(t *testing.T) {
