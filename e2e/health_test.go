@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -62,18 +61,7 @@ func (e *env) fetch() (string, error) {
 			return nsutil.DialContext(ctx, e.ClientNS, network, addr)
 		},
 	}}
-	resp, err := c.Get("http://" + e.VIP.String() + "/")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
-	}
-	return resp.Header.Get("X-Real-Server"), nil
+	return lab.FetchRealServer(context.Background(), c, "http://"+e.VIP.String()+"/")
 }
 
 // fetchAll makes n requests that must all succeed and returns how many

@@ -178,7 +178,7 @@ func Demo(ctx context.Context, opt DemoOptions) (err error) {
 		fmt.Fprintf(out, "\nClient %s → http://%s/ (%d requests, a new TCP connection each):\n", f.cip, f.host, opt.Requests)
 		for i := 1; i <= opt.Requests; i++ {
 			total++
-			name, err := httpGet(ctx, client, "http://"+f.host+"/")
+			name, err := FetchRealServer(ctx, client, "http://"+f.host+"/")
 			if err != nil {
 				failed++
 				fmt.Fprintf(out, "  request %d: FAILED: %v\n", i, err)
@@ -236,9 +236,10 @@ func Clean(prefix string) error {
 	return err
 }
 
-// httpGet fetches url and returns the name of the real server that
-// answered (its X-Real-Server header).
-func httpGet(ctx context.Context, c *http.Client, url string) (string, error) {
+// FetchRealServer fetches url with c and returns the name of the real
+// server that answered (the X-Real-Server header of the lab's servers);
+// a status other than 200 is an error.
+func FetchRealServer(ctx context.Context, c *http.Client, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
