@@ -134,6 +134,30 @@ func TestSuperFrameWhole(t *testing.T) {
 	}
 }
 
+// TestSuperFrameICMPToPlainDevice: the frag-needed answer to a
+// super-frame is an ordinary frame, sent as such on a device that takes
+// no super-frames (it was once taken for the super-frame and cut, that
+// is, dropped).
+func TestSuperFrameICMPToPlainDevice(t *testing.T) {
+	offloadOut := func(d *fakeDev) link.Device {
+		if d.name == "eth1" {
+			return &offDev{fakeDev: d}
+		}
+		return d
+	}
+	r := newRigDevs(t, vs.TCP, 80, offloadOut)
+	syn := pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP, SPort: 40000, DPort: 80, TCPFlags: header.TCPSyn})
+	mustStep(t, r.w, r.clk.Now(), syn, 1, forward.Pass)
+	r.cdev.sent = nil
+	superBatch(r.w, [][]byte{clientSuper(superPayload(20000))}, []link.Offload{{GSO: link.GSOTCPv4, GSOSize: 1461}})
+	if len(r.cdev.sent) != 1 {
+		t.Fatalf("%d frames back to the client, want the frag-needed", len(r.cdev.sent))
+	}
+	if _, typ, code, mtu := icmpOf(t, r.cdev.sent[0]); typ != 3 || code != 4 || mtu != 1500 {
+		t.Fatalf("ICMP %d/%d mtu %d, want frag-needed 1500", typ, code, mtu)
+	}
+}
+
 // checkSegments checks that frames are the segments of payload (sent from
 // seq 1 in mss-byte pieces) with valid checksums, and returns their inner
 // packets' parsed headers.

@@ -33,7 +33,8 @@ type Worker struct {
 
 	// Super-frames (GSO/GRO, see header.SuperPayload): offl are the
 	// Offloads of the frames just read (nil if the device has none),
-	// cur the current frame's; txOff parallels tx; offOK tells which
+	// cur the Offload of the frame process returns (the one read, or none
+	// for an answer built apart, such as an ICMP error); txOff parallels tx; offOK tells which
 	// devices take super-frames whole (link.OffloadDevice, offloading);
 	// segBufs are scratch frames for the segments of a super-frame that
 	// must be cut here (tunnelled, or toward a device that cannot take it).
@@ -778,6 +779,8 @@ func (w *Worker) icmpError(frame []byte, r forward.Reason, typ, code uint8, extr
 	}
 	w.icmpN++
 	atomic.AddUint64(&w.c.icmpSent, 1)
+	// The answer is a new, ordinary frame, whatever the one it quotes.
+	w.cur = link.Offload{}
 	return w.dev, buf[:n], r
 }
 
