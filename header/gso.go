@@ -41,12 +41,15 @@ func SuperPayload(b []byte, p *Parsed) int {
 // super-frame b (decoded in p) makes, 0 if it cannot be cut (see
 // SuperPayload) or size is 0.
 func Segments(b []byte, p *Parsed, size int) int {
-	h := SuperPayload(b, p)
+	return segments(SuperPayload(b, p), p.End, size)
+}
+
+// segments is Segments for a payload from h to end.
+func segments(h, end, size int) int {
 	if h < 0 || size <= 0 {
 		return 0
 	}
-	n := (p.End - h + size - 1) / size
-	return max(n, 1)
+	return max((end-h+size-1)/size, 1)
 }
 
 // SegmentLen returns the IP length (header included) of the longest
@@ -100,7 +103,7 @@ func SetPartialChecksum(b []byte, p *Parsed) bool {
 // be cut, i is out of range, or dst is too short. It does not allocate.
 func PutSegment(dst, b []byte, p *Parsed, size, i int) int {
 	h := SuperPayload(b, p)
-	n := Segments(b, p, size)
+	n := segments(h, p.End, size)
 	if h < 0 || i < 0 || i >= n {
 		return 0
 	}
