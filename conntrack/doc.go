@@ -41,7 +41,11 @@
 //     for DR, TUN and Local the real server answers from the VIP, so it is
 //     VAddr:VPort → CAddr:CPort (as in the kernel, and so that one client
 //     port reused towards two VIPs served by the same real server does not
-//     collide).
+//     collide). NAT connections can still share an out-key (one client
+//     port to one real server through two services, the first often in
+//     TIME_WAIT): as the kernel does, the table keeps both and LookupOut
+//     returns the newest live one. A FullNAT out-key is a local port and
+//     stays exclusive (New refuses it with ErrExists).
 //
 //   - Persistence templates (FlagTemplate) are the kernel's connection
 //     templates: New with FlagTemplate and Params.Timeout creates one under
@@ -51,8 +55,8 @@
 //     it lives, and Expire leaves a template that still controls
 //     connections for another timeout, as ip_vs_conn_expire does.
 //
-// Not modelled yet: the secure_tcp (defense) tables, SCTP states and
-// connection sync.
+// Not modelled: the secure_tcp (defense) tables and SCTP states.
+// Connection sync (the kernel's ip_vs_sync) hooks in through SetSyncer.
 //
 // # Concurrency
 //

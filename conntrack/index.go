@@ -3,6 +3,7 @@ package conntrack
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -225,6 +226,47 @@ func (x *index) probe(s *shard, k *Key, h uint64, dir uint32) (free *uint64, fou
 	}
 }
 
+// shadow adds the entry of connection id under key k (hash h, direction
+// dir) in front of the entries k already has, so that lookups find the
+// newest connection first and the older ones again once it is gone: the
+// order of the kernel's hash chains, where a new connection goes to the
+// head. It is for out-keys, which two connections can share (the same
+// client port to the same real server through two virtual services). The
+// entries of k between its first one and the first free slot after it
+// move one place down the probe sequence, the last one first, so that a
+// concurrent reader sees every entry at every moment (one, briefly,
+// twice). Caller holds s.mu and has made room with reserve.
+func (x *index) shadow(s *shard, k *Key, h uint64, id uint32, dir uint32) {
+	a := s.arr.Load()
+	frag := fragOf(h, dir)
+	var buf [4]*uint64
+	hits := buf[:0] // k's entries, in probe order
+	for g := a.group(frag); ; g = a.next(g) {
+		grp := a.grp(g)
+		for i := range grp {
+			v := grp[i]
+			if v == 0 || uint32(v) == 0 { // empty or deleted: the entry goes here
+				if v == 0 {
+					s.used++
+				}
+				s.live++
+				free := &grp[i]
+				for j := len(hits) - 1; j >= 0; j-- {
+					atomic.StoreUint64(free, *hits[j])
+					free = hits[j]
+				}
+				atomic.StoreUint64(free, slotOf(frag, id))
+				return
+			}
+			if uint32(v>>32) == frag {
+				if c := x.reg.get(uint32(v)); c != nil && match(c, k, dir) {
+					hits = append(hits, &grp[i])
+				}
+			}
+		}
+	}
+}
+
 // reserve rebuilds s if n more entries would load it past its limit.
 // Caller holds s.mu.
 func reserve(s *shard, n int) {
@@ -321,9 +363,22 @@ func rebuild(s *shard, n int) *slotArray {
 	old := s.arr.Load()
 	a := newSlotArray(ng)
 	used := 0
-	for _, v := range old.slots {
-		if uint32(v) != 0 {
-			*freeSlot(a, v, &used) = v
+	// The old array is read in probe order, from the group after one
+	// with an empty slot (no probe sequence crosses it; the load limit
+	// leaves one), so that entries sharing a key (see shadow) keep their
+	// order in the new array.
+	start := uint64(0)
+	for g := range old.ngroups {
+		if slices.Contains(old.grp(g)[:], 0) {
+			start = old.next(g)
+			break
+		}
+	}
+	for n, g := uint64(0), start; n < old.ngroups; n, g = n+1, old.next(g) {
+		for _, v := range old.grp(g) {
+			if uint32(v) != 0 {
+				*freeSlot(a, v, &used) = v
+			}
 		}
 	}
 	s.used = used

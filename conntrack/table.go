@@ -131,7 +131,10 @@ func (t *Table) LookupOut(k *Key) *Conn {
 // templates).
 //
 // It returns ErrTableFull when the table holds Capacity connections and
-// ErrExists when either key is in use; in both cases nothing changed.
+// ErrExists when the in-key is in use (or a FullNAT connection's out-key,
+// its local address and port); in both cases nothing changed. Other
+// connections may share an out-key, as in the kernel: LookupOut returns
+// the newest live one.
 func (t *Table) New(now int64, p *Params) (*Conn, error) {
 	if t.count.Add(1) > t.capacity {
 		t.count.Add(-1)
@@ -208,8 +211,18 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		}
 		inSlot, found := t.idx.probe(is, &ik, ih, dirIn)
 		var outSlot *uint64
+		shadowOut := false
 		if !found {
 			outSlot, found = t.idx.probe(os, &ok, oh, dirOut)
+			// A taken out-key is refused only for FullNAT, where it is
+			// a local port the pool must not hand out twice. Otherwise
+			// it is one client port reaching one real server through
+			// two services (or a NAT connection whose predecessor still
+			// lingers in TIME_WAIT): the kernel hashes both, the newest
+			// answering replies, and so does this table.
+			if found && p.Fwd != vs.FullNAT {
+				found, shadowOut = false, true
+			}
 		}
 		if found {
 			unlock2(is, os)
@@ -223,7 +236,9 @@ func (t *Table) New(now int64, p *Params) (*Conn, error) {
 		}
 		c.bind(w)
 		place(is, inSlot, c.id, ih, dirIn)
-		if is == os {
+		if shadowOut {
+			t.idx.shadow(os, &ok, oh, c.id, dirOut)
+		} else if is == os {
 			// Both keys in one shard: the in entry may have taken the
 			// slot probe found for the out one.
 			insert(os, c.id, oh, dirOut)

@@ -29,9 +29,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -481,11 +484,29 @@ func Run(ctx context.Context, opt Options) (err error) {
 			err = fmt.Errorf("data plane: %w", derr)
 		}
 	}
-	if c := dp.Counters(); len(c.LaneRx) > 1 {
+	c := dp.Counters()
+	if len(c.LaneRx) > 1 {
 		logf("gdirector: frames read by each worker: %v", c.LaneRx)
+	}
+	if d := dropSummary(c.Drops); d != "" {
+		logf("gdirector: packets dropped, by reason: %s", d)
 	}
 	logLinkStats(logf, opt.Ifaces, workers, sockets)
 	return err
+}
+
+// dropSummary lists the non-zero drop counters as "reason=n" in reason
+// order, or "" when nothing was dropped: the exit log's account of what
+// the data plane refused, so that a failed run shows why without a
+// control socket to ask.
+func dropSummary(drops map[string]uint64) string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(drops)) {
+		if n := drops[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // MaxWorkers bounds Options.Workers (the kernel's PACKET_FANOUT_MAX).

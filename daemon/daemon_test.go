@@ -50,3 +50,18 @@ func TestSolicitedNodeGroups(t *testing.T) {
 		t.Fatalf("groups %x, want %x (IPv4 skipped, the shared group once)", got, want)
 	}
 }
+
+func TestDropSummary(t *testing.T) {
+	for _, c := range []struct {
+		in   map[string]uint64
+		want string
+	}{
+		{nil, ""},
+		{map[string]uint64{"no_service": 0}, ""},
+		{map[string]uint64{"table_full": 2, "no_dest": 0, "bad_checksum": 7}, "bad_checksum=7 table_full=2"},
+	} {
+		if got := dropSummary(c.in); got != c.want {
+			t.Errorf("dropSummary(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

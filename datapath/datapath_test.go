@@ -795,3 +795,83 @@ func TestRemovedDestConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSharedOutKey: one client port reaching one real server through
+// two services (VIP:8016 and VIP:8017, both NAT to rs1:80), the first
+// connection closed but lingering in TIME_WAIT. The kernel takes the
+// second connection and answers the real server's replies from the newest
+// (its hash chains put new connections first). gdirector used to refuse
+// it — the client's SYNs were dropped for the two minutes of TIME_WAIT,
+// the cause of a flaky end-to-end test whose client happened to reuse a
+// port.
+func TestNATSharedOutKey(t *testing.T) {
+	r := newRig(t, vs.TCP, 80)
+	var svcs []*vs.Service
+	for _, port := range []uint16{8016, 8017} {
+		s, _ := sched.New("rr")
+		d := vs.NewDest(rip1, 80, vs.Masq, 1)
+		svc := &vs.Service{
+			Key:  vs.ServiceKey{Proto: vs.TCP, Port: port, Addr: vip.As16()},
+			Addr: vip, Port: port, Proto: vs.TCP, SchedName: "rr", Sched: s,
+			Dests: []*vs.Dest{d}, Stats: &vs.Stats{},
+		}
+		s.Update(svc)
+		svcs = append(svcs, svc)
+	}
+	r.tbl.Store(vs.NewTable(svcs))
+	now := r.clk.Now()
+	from := func(dport uint16, flags uint8, seq uint32) []byte {
+		return pkt.Build(pkt.Spec{SrcMAC: macClient, DstMAC: macDirC, Src: cip, Dst: vip, Proto: header.ProtoTCP,
+			SPort: 40000, DPort: dport, TCPFlags: flags, Seq: seq})
+	}
+	reply := func(flags uint8) []byte {
+		return pkt.Build(pkt.Spec{SrcMAC: macRS1, DstMAC: macDirR, Src: rip1, Dst: cip, Proto: header.ProtoTCP,
+			SPort: 80, DPort: 40000, TCPFlags: flags, Seq: 9})
+	}
+	vportOf := func(frame []byte) uint16 {
+		var p header.Parsed
+		if st := header.Decode(frame, &p); st != header.OK {
+			t.Fatal(st)
+		}
+		if header.AddrFrom16(p.Src) != vip {
+			t.Fatalf("reply from %v, want the VIP", header.AddrFrom16(p.Src))
+		}
+		return p.SPort
+	}
+	// The first connection, to :8016: opened, then closed by the client
+	// first (the director's entry then waits in TIME_WAIT).
+	mustStep(t, r.w, now, from(8016, header.TCPSyn, 1), 1, forward.Pass)
+	if got := vportOf(mustStep(t, r.wr, now, reply(header.TCPSyn|header.TCPAck), 0, forward.Pass)); got != 8016 {
+		t.Fatalf("SYN-ACK of the first connection from port %d", got)
+	}
+	mustStep(t, r.w, now, from(8016, header.TCPAck, 2), 1, forward.Pass)
+	mustStep(t, r.w, now, from(8016, header.TCPFin|header.TCPAck, 2), 1, forward.Pass)
+	mustStep(t, r.wr, now, reply(header.TCPFin|header.TCPAck), 0, forward.Pass)
+	mustStep(t, r.w, now, from(8016, header.TCPAck, 3), 1, forward.Pass)
+	// The second, to :8017, from the same port: scheduled, and the real
+	// server's replies are now its.
+	mustStep(t, r.w, now, from(8017, header.TCPSyn, 100), 1, forward.Pass)
+	if got := vportOf(mustStep(t, r.wr, now, reply(header.TCPSyn|header.TCPAck), 0, forward.Pass)); got != 8017 {
+		t.Fatalf("SYN-ACK of the second connection from port %d, want 8017", got)
+	}
+	if n := r.d.conns.Len(); n != 2 {
+		t.Fatalf("%d connections, want both", n)
+	}
+	if a, b := svcs[0].Dests[0].Stats.Conns.Load(), svcs[1].Dests[0].Stats.Conns.Load(); a != 1 || b != 1 {
+		t.Fatalf("connections counted %d, %d", a, b)
+	}
+	// The second one reset: the replies belong to the first again, as
+	// in the kernel once the newer entry is unhashed.
+	mustStep(t, r.w, now, from(8017, header.TCPRst, 101), 1, forward.Pass)
+	var second *conntrack.Conn
+	r.d.conns.Range(func(c *conntrack.Conn) bool {
+		if c.VPort == 8017 {
+			second = c
+		}
+		return true
+	})
+	r.d.conns.Delete(second)
+	if got := vportOf(mustStep(t, r.wr, now, reply(header.TCPAck), 0, forward.Pass)); got != 8016 {
+		t.Fatalf("reply from port %d after the second connection went, want 8016", got)
+	}
+}

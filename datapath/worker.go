@@ -481,6 +481,9 @@ func (w *Worker) process(frame []byte) (int, []byte, forward.Reason) {
 		}
 		// Lost a race with another worker for the same flow: use theirs.
 		if c = w.d.conns.LookupIn(k); c == nil {
+			if la != nil { // every local port offered was taken meanwhile
+				return w.drop(forward.DropPortsExhausted)
+			}
 			return w.drop(forward.DropTableFull)
 		}
 	}

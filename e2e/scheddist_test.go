@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +29,34 @@ type heldConn struct {
 // the connection and the name of the real server that answered.
 func (e *env) hold(t *testing.T, svc string) heldConn {
 	t.Helper()
+	return e.holdFrom(t, svc, 0)
+}
+
+// holdFrom is hold from the client's local port lport (0: any), bound
+// with SO_REUSEADDR so that a port whose last connection is in TIME_WAIT
+// can be taken again.
+func (e *env) holdFrom(t *testing.T, svc string, lport int) heldConn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := nsutil.DialContext(ctx, e.ClientNS, "tcp", svc)
+	var c net.Conn
+	err := nsutil.Do(e.ClientNS, func() error {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		if lport != 0 {
+			d.LocalAddr = &net.TCPAddr{IP: e.CIP.AsSlice(), Port: lport}
+		}
+		var err error
+		c, err = d.DialContext(ctx, "tcp", svc)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("dial %s: %v", svc, err)
 	}
@@ -347,6 +373,23 @@ func TestSchedulerDistribution(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("--thresholds listing lacks rs1's upper threshold 2, lower 0")
+		}
+	})
+
+	// One client port, one real server, two services in turn: the first
+	// connection closed (its entry lingers in TIME_WAIT, its service
+	// gone), the second must still be taken — its out-key (rs1:80 →
+	// client:port) is the first one's. The kernel takes it; gdirector
+	// used to drop its SYNs for the whole TIME_WAIT, which made this test
+	// flaky whenever the client's kernel reused a port across subtests.
+	t.Run("port reuse", func(t *testing.T) {
+		const lport = 40123
+		_, svc := setup(t, "fo", [3]int64{1, 0, 0})
+		first := e.holdFrom(t, svc, lport)
+		first.c.Close()
+		_, svc = setup(t, "fo", [3]int64{1, 0, 0})
+		if got := e.holdFrom(t, svc, lport).real; got != "rs1" {
+			t.Errorf("second connection from port %d answered by %q, want rs1", lport, got)
 		}
 	})
 	e.stopDirector(t)
