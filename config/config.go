@@ -75,6 +75,9 @@ type Config struct {
 	// VRRPSyncGroups are the VRRP sync groups (keepalived
 	// vrrp_sync_group), in file order.
 	VRRPSyncGroups []VRRPSyncGroup
+	// VRRPScripts are the scripts VRRP instances track (keepalived
+	// vrrp_script), in file order.
+	VRRPScripts []VRRPScript
 	// SyncDaemon is connection synchronisation (keepalived's
 	// lvs_sync_daemon); nil: none.
 	SyncDaemon *SyncDaemon

@@ -55,6 +55,10 @@ type VRRPInstance struct {
 	// DontTrackPrimary (dont_track_primary).
 	Track            []VRRPTrack
 	DontTrackPrimary bool
+	// TrackScripts are the tracked scripts (track_script, and those of
+	// the instance's vrrp_sync_group), each naming one of
+	// Config.VRRPScripts.
+	TrackScripts []VRRPTrackScript
 	// Accept is keepalived's accept (no_accept clears it); Strict is
 	// global_defs vrrp_strict or the instance's strict_mode.
 	Accept, Strict bool
@@ -87,6 +91,53 @@ type VRRPTrack struct {
 	// interface is down. A positive weight is added to the priority
 	// while the interface is up, a negative one while it is down;
 	// Reverse swaps up and down.
+	Weight  int
+	Reverse bool
+}
+
+// VRRPScript is a script VRRP instances track (keepalived's vrrp_script):
+// run every Interval, its exit status (0: success) moves the priority of
+// the instances that track it, or puts them in FAULT.
+type VRRPScript struct {
+	Line int
+	File string // "" = Config.Path
+	Name string
+	// Command is the script, a POSIX shell command line (run with sh -c).
+	Command string
+	// Interval is the time between runs (default 1 s); Timeout the time
+	// after which a run is killed and counts as a failure (default:
+	// Interval).
+	Interval, Timeout time.Duration
+	// Weight (-253..253, default 0) and Reverse are the defaults of the
+	// track_script lines that name the script without a weight.
+	Weight  int
+	Reverse bool
+	// Rise and Fall are the consecutive successes that make a failed
+	// script good, and the failures that make a good one failed (default
+	// 1 each).
+	Rise, Fall int
+	// InitFail: the script counts as failed until it succeeds
+	// (init_fail); otherwise its first run decides.
+	InitFail bool
+	// User and Group run the script (user USER [GROUP]; the group
+	// defaults to the user's); "" = the daemon's own.
+	User, Group string
+}
+
+// Pos returns where the script is defined.
+func (s *VRRPScript) Pos() Pos { return Pos{File: s.File, Line: s.Line} }
+
+// VRRPTrackScript is a track_script line: NAME [weight W [reverse |
+// noreverse]].
+type VRRPTrackScript struct {
+	Line int
+	// Script is the Name of a VRRPScript.
+	Script string
+	// Weight is -253..253 (the script's Weight when the line gives
+	// none). 0: the instance is in FAULT while the script is failed (while
+	// it is good, with Reverse). A positive weight is added to the
+	// priority while the script is good, a negative one while it is
+	// failed; Reverse negates the adjustment.
 	Weight  int
 	Reverse bool
 }

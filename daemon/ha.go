@@ -162,7 +162,7 @@ func haConfigs(cfg *config.Config) (map[string]vrrp.Config, error) {
 	var errs []error
 	for i := range cfg.VRRP {
 		in := &cfg.VRRP[i]
-		c, err := vrrp.FromConfig(in)
+		c, err := vrrp.FromConfig(in, cfg.VRRPScripts)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +25,7 @@ func (h *ha) HAReport() *status.HA {
 		in := status.HAInstance{
 			Name: n.cfg.Name, Interface: n.cfg.Interface, VRID: n.cfg.VRID,
 			State:    vrrp.State(n.state.Load()).String(),
-			Priority: haPriority(n.cfg, haLinkUp),
+			Priority: n.node.Priority(),
 			Since:    time.Unix(0, n.since.Load()).UTC().Format(time.RFC3339Nano),
 			Group:    n.group,
 		}
@@ -61,25 +60,4 @@ func syncRejects(r ipvssync.RecvStats) map[string]uint64 {
 		"bad_auth": r.BadAuth, "bad_record": r.BadRecord, "unknown_service": r.UnknownSvc,
 		"unknown_dest": r.UnknownDest, "stale": r.Stale, "install_failed": r.InstallFailed,
 	}
-}
-
-// haPriority is the effective priority of the instance c as its node
-// computes it: the configured priority moved by the weights of the
-// tracked interfaces (its own, unless dont_track_primary, and
-// track_interface) given which are up.
-func haPriority(c vrrp.Config, up func(string) bool) uint8 {
-	var tracks []vrrp.Track
-	if !c.DontTrackPrimary {
-		tracks = append(tracks, vrrp.Track{Interface: c.Interface})
-	}
-	tracks = append(tracks, c.Track...)
-	prio, _ := vrrp.Tracked(c.Priority, tracks, up)
-	return prio
-}
-
-// haLinkUp reports whether an interface is up and running, as the VRRP
-// nodes judge their tracked interfaces.
-func haLinkUp(name string) bool {
-	ifi, err := net.InterfaceByName(name)
-	return err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
 }

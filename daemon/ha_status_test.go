@@ -23,55 +23,6 @@ import (
 	"github.com/gdirector/gdirector/vs"
 )
 
-// TestHAPriority: the effective priority is the configured one moved by
-// the tracked interfaces' weights, within 1..254, an address owner's
-// unmoved; the instance's own interface counts unless dont_track_primary,
-// with weight 0 (fault, not priority).
-func TestHAPriority(t *testing.T) {
-	up := func(names ...string) func(string) bool {
-		return func(n string) bool {
-			for _, m := range names {
-				if m == n {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	base := vrrp.Config{Interface: "eth0", Priority: 100}
-	for _, tc := range []struct {
-		name  string
-		track []vrrp.Track
-		prio  uint8
-		dont  bool
-		up    func(string) bool
-		want  uint8
-	}{
-		{name: "no tracks, own link down", up: up(), want: 100},
-		{name: "positive weight up", track: []vrrp.Track{{Interface: "eth1", Weight: 20}}, up: up("eth0", "eth1"), want: 120},
-		{name: "positive weight down", track: []vrrp.Track{{Interface: "eth1", Weight: 20}}, up: up("eth0"), want: 100},
-		{name: "negative weight down", track: []vrrp.Track{{Interface: "eth1", Weight: -30}}, up: up("eth0"), want: 70},
-		{name: "negative weight up", track: []vrrp.Track{{Interface: "eth1", Weight: -30}}, up: up("eth1"), want: 100},
-		{name: "reverse", track: []vrrp.Track{{Interface: "eth1", Weight: 10, Reverse: true}}, up: up(), want: 110},
-		{name: "clamped high", track: []vrrp.Track{{Interface: "eth1", Weight: 200}}, up: up("eth1"), want: 254},
-		{name: "clamped low", track: []vrrp.Track{{Interface: "eth1", Weight: -200}}, up: up(), want: 1},
-		{name: "owner keeps 255", prio: 255, track: []vrrp.Track{{Interface: "eth1", Weight: -50}}, up: up(), want: 255},
-		{name: "dont_track_primary", dont: true, track: []vrrp.Track{{Interface: "eth1", Weight: 5}}, up: up("eth1"), want: 105},
-	} {
-		c := base
-		c.Track, c.DontTrackPrimary = tc.track, tc.dont
-		if tc.prio != 0 {
-			c.Priority = tc.prio
-		}
-		if got := haPriority(c, tc.up); got != tc.want {
-			t.Errorf("%s: priority %d, want %d", tc.name, got, tc.want)
-		}
-	}
-	if haLinkUp("gdvrrp-no-such-link") {
-		t.Error("a missing interface is up")
-	}
-}
-
 // TestHAReport: nothing while no instance runs; then every instance by
 // name with its state, priority, since and sync group, and the running
 // sync daemons with their counters (a datagram of syncid 0 is a backup

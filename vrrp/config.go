@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gdirector/gdirector/config"
@@ -48,6 +49,8 @@ type Config struct {
 	// DontTrackPrimary.
 	Track            []Track
 	DontTrackPrimary bool
+	// Scripts are the tracked scripts (keepalived track_script).
+	Scripts []TrackScript
 }
 
 // Notify are the scripts run on transitions, as POSIX shell command lines
@@ -132,16 +135,30 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for i, t := range c.Scripts {
+		if err := t.Script.validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if t.Weight < -253 || t.Weight > 253 {
+			bad("track_script %s: weight %d (-253..253)", t.Script.Name, t.Weight)
+		}
+		for _, o := range c.Scripts[:i] {
+			if o.Script.Name == t.Script.Name {
+				bad("track_script %s listed twice", t.Script.Name)
+			}
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vrrp instance %s: %w", c.Name, err)
 	}
 	return nil
 }
 
-// FromConfig makes a node's Config of a parsed vrrp_instance. Addresses
-// whose dev names another interface are placed by the Owner: the node
-// only hands over the prefixes.
-func FromConfig(in *config.VRRPInstance) (Config, error) {
+// FromConfig makes a node's Config of a parsed vrrp_instance, whose
+// track_script lines name scripts of the configuration's vrrp_scripts.
+// Addresses whose dev names another interface are placed by the Owner:
+// the node only hands over the prefixes.
+func FromConfig(in *config.VRRPInstance, scripts []config.VRRPScript) (Config, error) {
 	c := Config{
 		Name: in.Name, Interface: in.Interface, VRID: in.VRID, Priority: in.Priority,
 		AdvertInt: in.AdvertInt, Version: in.Version, Preempt: in.Preempt, PreemptDelay: in.PreemptDelay,
@@ -157,6 +174,17 @@ func FromConfig(in *config.VRRPInstance) (Config, error) {
 	}
 	for _, v := range in.VIPs {
 		c.VIPs = append(c.VIPs, v.Prefix)
+	}
+	for _, t := range in.TrackScripts {
+		i := slices.IndexFunc(scripts, func(s config.VRRPScript) bool { return s.Name == t.Script })
+		if i < 0 {
+			return Config{}, config.Pos{File: in.File, Line: t.Line}.Errorf("vrrp_instance %s: track_script %s: no vrrp_script %s", in.Name, t.Script, t.Script)
+		}
+		s := &scripts[i]
+		c.Scripts = append(c.Scripts, TrackScript{Weight: t.Weight, Reverse: t.Reverse, Script: ScriptConfig{
+			Name: s.Name, Command: s.Command, Interval: s.Interval, Timeout: s.Timeout,
+			Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail, User: s.User, Group: s.Group,
+		}})
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, in.Pos().Errorf("%v", err)

@@ -1,8 +1,8 @@
 // Package vrrp is the Virtual Router Redundancy Protocol for gdirector's
 // high availability: VRRP version 2 (RFC 3768, IPv4) and version 3 (RFC
 // 5798, IPv4 and IPv6), compatible on the wire with keepalived's
-// vrrp_instance, with keepalived's FAULT state, interface tracking and
-// sync groups.
+// vrrp_instance, with keepalived's FAULT state, interface and script
+// tracking (track_interface, vrrp_script) and sync groups.
 //
 // It has three layers, each usable alone:
 //
@@ -16,15 +16,23 @@
 //     what to do through hooks (send an advert, a state transition).
 //     Deadline says when it next needs a Tick. SyncGroup, pure too, keeps
 //     the Machines of a keepalived vrrp_sync_group in one state; Tracked
-//     turns the state of tracked interfaces into a priority and a fault.
+//     turns the state of tracked interfaces into a priority and a fault
+//     (a weight is added while the interface is up if positive, down if
+//     negative; reverse negates it, as keepalived's weight multiplier).
 //   - Node, one virtual router on one interface: raw IP sockets (protocol
 //     112) bound to the device, multicast 224.0.0.18 / ff02::12 or unicast
 //     peers, adverts every interval, the virtual addresses taken and given
 //     back through an Owner the daemon supplies, gratuitous ARP or
 //     unsolicited neighbour advertisements on takeover, keepalived's
-//     notify scripts, and the tracked interfaces' state (an rtnetlink
-//     subscription). NodeGroup runs the nodes of a sync group in one event
-//     loop, so that its SyncGroup sees every member's events in order.
+//     notify scripts, the tracked interfaces' state (an rtnetlink
+//     subscription) and the tracked scripts' (TrackScript: run every
+//     interval with sh -c in a process group of their own, killed at
+//     their timeout, rise/fall counted as keepalived counts them; one
+//     runner per distinct script, shared by every node that tracks it; a
+//     node starts once each script has ended its first run, as
+//     keepalived's instance leaves INIT only then). NodeGroup runs the
+//     nodes of a sync group in one event loop, so that its SyncGroup sees
+//     every member's events in order.
 //
 // # Wire format and checksums
 //

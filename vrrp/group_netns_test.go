@@ -133,7 +133,7 @@ func TestNodeTrackWeight(t *testing.T) {
 	ns := roottest.TwoPairNetns(t, fmt.Sprintf("gdvrrp-grp-%d", os.Getpid()))
 	n, err := NewNode(Config{Name: "VI_W", Interface: "gdvrrp-c0", VRID: 60, Priority: 100, AdvertInt: 100 * time.Millisecond,
 		Version: 3, Preempt: true, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.20/32")},
-		Track: []Track{{Interface: "gdvrrp-r0", Weight: -30}, {Interface: "gdvrrp-nosuch", Weight: 5, Reverse: true}}},
+		Track: []Track{{Interface: "gdvrrp-r0", Weight: -30}, {Interface: "gdvrrp-nosuch", Weight: -5, Reverse: true}}},
 		Options{Announce: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func TestNodeTrackWeight(t *testing.T) {
 		n.lp.do(func(time.Time) error { p = n.m.Priority(); return nil })
 		return p
 	}
-	if p := prio(); p != 105 { // gdvrrp-nosuch is down: reverse +5
+	if p := prio(); p != 105 { // gdvrrp-nosuch is down: -5 reversed
 		t.Fatalf("priority %d, want 105", p)
 	}
 	roottest.IP(t, ns, "link", "set", "gdvrrp-r1", "down")
@@ -168,3 +168,53 @@ func TestNodeTrackWeight(t *testing.T) {
 }
 
 func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+
+// TestNodeTrackScript: tracked scripts (keepalived's vrrp_script) on a
+// lone node. A weight-0 script that fails its first run makes the node
+// start in FAULT (it never elects, as keepalived's instance stays in INIT
+// until its scripts report); when it succeeds the node leaves FAULT and
+// becomes master; a weighted script moves the priority; failing again
+// puts the node back in FAULT, giving its address back.
+func TestNodeTrackScript(t *testing.T) {
+	ns := roottest.TwoPairNetns(t, fmt.Sprintf("gdvrrp-grp-%d", os.Getpid()))
+	dir := t.TempDir()
+	okFile, wFile := filepath.Join(dir, "ok"), filepath.Join(dir, "w")
+	if err := os.WriteFile(wFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own := &recOwner{}
+	n, err := NewNode(Config{Name: "VI_S", Interface: "gdvrrp-c0", VRID: 61, Priority: 100, AdvertInt: 100 * time.Millisecond,
+		Version: 3, Preempt: true, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.21/32")},
+		Scripts: []TrackScript{
+			{Script: ScriptConfig{Name: "chk_ok", Command: "test -e " + okFile, Interval: 50 * time.Millisecond}},
+			{Script: ScriptConfig{Name: "chk_w", Command: "test -e " + wFile, Interval: 50 * time.Millisecond}, Weight: -30},
+		}},
+		Options{Owner: own, Announce: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nsutil.Do(ns, n.Start); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	if st := n.State(); st != StateFault {
+		t.Fatalf("state %v after Start with chk_ok failing, want FAULT", st)
+	}
+	if err := os.WriteFile(okFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "MASTER", func() bool { return n.State() == StateMaster })
+	if p := n.Priority(); p != 100 {
+		t.Fatalf("priority %d with both scripts good, want 100", p)
+	}
+	os.Remove(wFile)
+	waitFor(t, 3*time.Second, "priority 70", func() bool { return n.Priority() == 70 })
+	if n.State() != StateMaster {
+		t.Fatalf("a weighted script changed the state to %v", n.State())
+	}
+	os.Remove(okFile)
+	waitFor(t, 3*time.Second, "FAULT", func() bool { return n.State() == StateFault })
+	if got := own.take(); !slices.Equal(got, []string{"acquire 192.0.2.21", "release 192.0.2.21"}) {
+		t.Fatalf("owner calls %q", got)
+	}
+}

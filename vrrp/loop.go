@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,19 @@ type loop struct {
 	once   sync.Once
 
 	up map[string]bool // the loop goroutine's (and startLoop's) only
+
+	// The tracked scripts: their runners (one reference each), the
+	// status the loop last applied (the loop goroutine's and
+	// startLoop's only), their changes, and the subscriptions.
+	runners      []*scriptRunner
+	scriptStatus map[*scriptRunner]ScriptStatus
+	scriptEv     chan scriptEvent
+	unsubscribe  []func()
+}
+
+type scriptEvent struct {
+	r  *scriptRunner
+	st ScriptStatus
 }
 
 type linkState struct {
@@ -50,13 +64,15 @@ type linkState struct {
 // every Machine and runs the loop. Nothing stays open on error.
 func startLoop(nodes []*Node, g *NodeGroup) (err error) {
 	lp := &loop{nodes: nodes, group: g, rx: make(chan rxAdvert, 64), ctl: make(chan func(time.Time)),
-		links: make(chan linkState, 16), done: make(chan struct{}), closed: make(chan struct{}), up: map[string]bool{}}
+		links: make(chan linkState, 16), done: make(chan struct{}), closed: make(chan struct{}), up: map[string]bool{},
+		scriptStatus: map[*scriptRunner]ScriptStatus{}, scriptEv: make(chan scriptEvent, 16)}
 	var opened []*Node
 	defer func() {
 		if err != nil {
 			for _, n := range opened {
 				n.closeSockets()
 			}
+			lp.releaseScripts()
 		}
 	}()
 	for _, n := range nodes {
@@ -64,7 +80,17 @@ func startLoop(nodes []*Node, g *NodeGroup) (err error) {
 			return err
 		}
 		opened = append(opened, n)
+		n.lp = lp
+		n.scripts = n.scripts[:0]
+		for _, t := range n.cfg.Scripts {
+			var r *scriptRunner
+			if r, err = lp.script(t.Script, n.opt); err != nil {
+				return fmt.Errorf("vrrp instance %s: %w", n.cfg.Name, err)
+			}
+			n.scripts = append(n.scripts, nodeScript{t: t, r: r})
+		}
 	}
+	lp.firstResults()
 	updates := make(chan netlink.LinkUpdate, 16)
 	if err = netlink.LinkSubscribeWithOptions(updates, lp.done, netlink.LinkSubscribeOptions{}); err != nil {
 		return fmt.Errorf("vrrp: subscribe to link changes: %w", err)
@@ -94,7 +120,6 @@ func startLoop(nodes []*Node, g *NodeGroup) (err error) {
 	}
 	now := time.Now()
 	for _, n := range nodes {
-		n.lp = lp
 		n.started = true
 		n.opt.Logf("vrrp %s: starting on %s, VRID %d, priority %d, version %d, from %v", n.cfg.Name, n.cfg.Interface, n.cfg.VRID, n.m.Priority(), n.cfg.Version, n.src)
 		n.track(now, lp.isUp)
@@ -112,6 +137,56 @@ func startLoop(nodes []*Node, g *NodeGroup) (err error) {
 }
 
 func (lp *loop) isUp(name string) bool { return lp.up[name] }
+
+// script returns the loop's runner of script cfg, acquiring it and
+// subscribing to its changes the first time.
+func (lp *loop) script(cfg ScriptConfig, opt Options) (*scriptRunner, error) {
+	r, err := acquireScript(cfg, opt.Shell, opt.Logf)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(lp.runners, r) {
+		releaseScript(r) // the loop holds one reference
+		return r, nil
+	}
+	lp.runners = append(lp.runners, r)
+	lp.unsubscribe = append(lp.unsubscribe, r.subscribe(func(st ScriptStatus) {
+		select {
+		case lp.scriptEv <- scriptEvent{r, st}:
+		case <-lp.done:
+		}
+	}))
+	return r, nil
+}
+
+// firstResults waits for the scripts without a status to end their first
+// run (each within its timeout, and the 2 s a stopped run is given) and
+// takes every script's status: the instances start with it, as
+// keepalived's leave their INIT state only then. Changes from now on
+// come as events.
+func (lp *loop) firstResults() {
+	for _, r := range lp.runners {
+		t := time.NewTimer(r.cfg.Timeout + 3*time.Second)
+		select {
+		case <-r.first:
+		case <-t.C:
+		}
+		t.Stop()
+		lp.scriptStatus[r] = r.Status()
+	}
+}
+
+// releaseScripts ends the loop's subscriptions and releases its runners
+// (the last user's release stops a runner).
+func (lp *loop) releaseScripts() {
+	for _, u := range lp.unsubscribe {
+		u()
+	}
+	for _, r := range lp.runners {
+		releaseScript(r)
+	}
+	lp.unsubscribe, lp.runners = nil, nil
+}
 
 // linkUp reads an interface's state (in the calling thread's namespace).
 func linkUp(name string) bool {
@@ -173,12 +248,24 @@ func (lp *loop) run() {
 					}
 				}
 			}
+		case ev := <-lp.scriptEv:
+			if lp.scriptStatus[ev.r] != ev.st {
+				lp.scriptStatus[ev.r] = ev.st
+				now := time.Now()
+				for _, n := range lp.nodes {
+					if n.tracksScript(ev.r) {
+						n.opt.Logf("vrrp %s: script %s is %s", n.cfg.Name, ev.r.cfg.Name, ev.st)
+						n.track(now, lp.isUp)
+					}
+				}
+			}
 		case <-lp.done:
 			now := time.Now()
 			for _, n := range lp.nodes {
 				n.m.Shutdown(now)
 				n.sock.close()
 			}
+			lp.releaseScripts()
 			return
 		}
 		if !timer.Stop() {

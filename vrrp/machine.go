@@ -95,9 +95,11 @@ type Machine struct {
 	masterAddr netip.Addr
 	masterPrio uint8
 	// fault is the instance's own fault condition (SetFault): a tracked
-	// interface is down. A member of a sync group may also be in FAULT
+	// interface is down or a tracked script failed. A member of a sync group may also be in FAULT
 	// without it, held there by another member.
 	fault bool
+	// faultWhy is the reason SetFault last gave for setting fault.
+	faultWhy string
 	// wantMaster: a backup whose master-down timer expired but whose
 	// sync group would not follow yet (keepalived's wantstate MASTER).
 	wantMaster bool
@@ -216,7 +218,7 @@ func (m *Machine) Startup(now time.Time) {
 	m.masterInterval = m.p.Interval
 	switch {
 	case m.fault:
-		m.become(StateFault, now, "startup with a tracked interface down")
+		m.become(StateFault, now, "startup with "+m.faultWhy)
 		m.sync.fault(m, now)
 		return
 	case m.sync != nil && m.sync.state == StateFault:
@@ -249,7 +251,8 @@ func (m *Machine) Shutdown(now time.Time) {
 }
 
 // SetFault sets or clears the router's own fault condition (keepalived: a
-// tracked interface, or the instance's own, is down). Setting it makes
+// tracked interface, or the instance's own, is down, or a tracked script
+// failed). Setting it makes
 // any state but Initialize go to Fault: a master sends an advert of
 // priority 0 first, so that a backup takes over after its skew time; the
 // Fault state sends nothing, ignores adverts and has no timer. Clearing it
@@ -260,7 +263,7 @@ func (m *Machine) SetFault(now time.Time, on bool, why string) {
 	if on == m.fault {
 		return
 	}
-	m.fault = on
+	m.fault, m.faultWhy = on, why
 	if m.state == StateInit {
 		return // Startup decides
 	}

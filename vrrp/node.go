@@ -69,12 +69,22 @@ type Node struct {
 	// tracks are the interfaces the node tracks: its own (unless
 	// DontTrackPrimary) and Config.Track.
 	tracks []Track
+	// scripts are the tracked scripts with their runners (shared by the
+	// loop's nodes, and by every loop that tracks the same script).
+	scripts []nodeScript
+	// prio is the effective priority, published for status readers.
+	prio atomic.Uint32
 
 	state                              atomic.Int32
 	sent, recv, dropped, errs, changes atomic.Uint64
 	ipID                               uint16
 	buf                                []byte
 	started                            bool
+}
+
+type nodeScript struct {
+	t TrackScript
+	r *scriptRunner
 }
 
 type rxAdvert struct {
@@ -92,6 +102,7 @@ func NewNode(cfg Config, opt Options) (*Node, error) {
 	}
 	wire, _ := WireInterval(cfg.Version, cfg.AdvertInt)
 	n := &Node{cfg: cfg, opt: opt, wire: wire}
+	n.prio.Store(uint32(cfg.Priority))
 	if n.opt.Logf == nil {
 		n.opt.Logf = func(string, ...any) {}
 	}
@@ -163,10 +174,26 @@ func (n *Node) closeSockets() {
 	n.ann.close()
 }
 
+// trackers lists what the node tracks, as its loop sees it now (up
+// tells which interfaces are up).
+func (n *Node) trackers(up func(string) bool) []tracked {
+	items := make([]tracked, 0, len(n.tracks)+len(n.scripts))
+	for _, t := range n.tracks {
+		items = append(items, tracked{what: "interface " + t.Interface, weight: t.Weight, reverse: t.Reverse, on: up(t.Interface), known: true})
+	}
+	for _, s := range n.scripts {
+		st := n.lp.scriptStatus[s.r]
+		items = append(items, tracked{what: "script " + s.t.Script.Name, script: true, weight: s.t.Weight, reverse: s.t.Reverse,
+			on: st == ScriptGood, known: st != ScriptInit})
+	}
+	return items
+}
+
 // newMachine makes the node's Machine with the priority the tracked
-// interfaces give (up tells which are up).
+// interfaces and scripts give (up tells which interfaces are up).
 func (n *Node) newMachine(up func(string) bool) error {
-	prio, _ := Tracked(n.cfg.Priority, n.tracks, up)
+	prio, _ := effective(n.cfg.Priority, n.trackers(up))
+	n.prio.Store(uint32(prio))
 	m, err := NewMachine(Params{
 		Name: n.cfg.Name, Version: n.cfg.Version, Priority: prio, Interval: n.cfg.AdvertInt,
 		Preempt: n.cfg.Preempt, PreemptDelay: n.cfg.PreemptDelay, Primary: n.src,
@@ -175,20 +202,35 @@ func (n *Node) newMachine(up func(string) bool) error {
 	return err
 }
 
-// track applies the links' state to the Machine: its priority, then its
-// fault condition.
+// track applies the state of the links and scripts to the Machine: its
+// priority, then its fault condition.
 func (n *Node) track(now time.Time, up func(string) bool) {
-	prio, faulty := Tracked(n.cfg.Priority, n.tracks, up)
+	prio, faulty := effective(n.cfg.Priority, n.trackers(up))
 	if prio != n.m.Priority() {
-		n.opt.Logf("vrrp %s: effective priority %d -> %d (tracked interfaces)", n.cfg.Name, n.m.Priority(), prio)
+		n.opt.Logf("vrrp %s: effective priority %d -> %d (tracked interfaces and scripts)", n.cfg.Name, n.m.Priority(), prio)
 		_ = n.m.SetPriority(now, prio)
 	}
-	why := "tracked interfaces up"
+	n.prio.Store(uint32(prio))
+	why := "tracked interfaces and scripts good"
 	if len(faulty) > 0 {
-		why = fmt.Sprintf("tracked interface %s down", strings.Join(faulty, ", "))
+		why = "tracked " + strings.Join(faulty, ", ")
 	}
 	n.m.SetFault(now, len(faulty) > 0, why)
 }
+
+// tracksScript reports whether the node tracks the script of runner r.
+func (n *Node) tracksScript(r *scriptRunner) bool {
+	for _, s := range n.scripts {
+		if s.r == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Priority returns the effective priority: the configured one moved by
+// the tracked interfaces and scripts (the configured one before Start).
+func (n *Node) Priority() uint8 { return uint8(n.prio.Load()) }
 
 // tracks reports whether the node tracks the interface ifname.
 func (n *Node) tracksLink(ifname string) bool {

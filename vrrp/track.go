@@ -6,8 +6,10 @@ import "fmt"
 // Weight 0 the instance is in fault while the interface is down (while it
 // is up, with Reverse). Otherwise the weight moves the priority instead:
 // a positive one is added while the interface is up, a negative one while
-// it is down (Reverse swaps up and down); the sum is kept within 1..254,
-// and an address owner (priority 255) keeps its priority.
+// it is down, and Reverse negates what is added (keepalived's weight
+// multiplier of -1: "the direction of the adjustment is reversed"); the
+// sum is kept within 1..254, and an address owner (priority 255) keeps its
+// priority.
 type Track struct {
 	Interface string
 	Weight    int // -253..253
@@ -26,20 +28,43 @@ func (t Track) String() string {
 	return s
 }
 
-// Tracked applies tracks to the base priority, given which interfaces are
-// up: the effective priority, and the interfaces that put the instance in
-// fault (none: no fault).
-func Tracked(base uint8, tracks []Track, up func(ifname string) bool) (prio uint8, faulty []string) {
+// tracked is one thing an instance tracks, as the priority sees it: an
+// interface (on: up) or a script (on: good; known: it has a result, or
+// init_fail said failed).
+type tracked struct {
+	what    string // "interface eth1", "script chk_lb"
+	script  bool
+	weight  int
+	reverse bool
+	on      bool
+	known   bool
+}
+
+// effective applies trackers to the base priority: the effective priority
+// and the reasons for a fault (none: no fault). A tracker without a result
+// yet (a script that has not run) moves nothing, as in keepalived, where
+// it keeps the instance out of the election instead (see Node).
+func effective(base uint8, items []tracked) (prio uint8, faulty []string) {
 	total := int(base)
-	for _, t := range tracks {
-		on := up(t.Interface) != t.Reverse
+	for _, t := range items {
+		if !t.known {
+			continue
+		}
 		switch {
-		case t.Weight == 0:
-			if !on {
-				faulty = append(faulty, t.Interface)
+		case t.weight == 0:
+			if t.on == t.reverse {
+				state := map[bool]string{true: "up", false: "down"}[t.on]
+				if t.script {
+					state = map[bool]string{true: "succeeding", false: "failed"}[t.on]
+				}
+				faulty = append(faulty, t.what+" "+state)
 			}
-		case t.Weight > 0 && on, t.Weight < 0 && !on:
-			total += t.Weight
+		case t.weight > 0 && t.on, t.weight < 0 && !t.on:
+			if t.reverse {
+				total -= t.weight
+			} else {
+				total += t.weight
+			}
 		}
 	}
 	switch {
@@ -51,4 +76,15 @@ func Tracked(base uint8, tracks []Track, up func(ifname string) bool) (prio uint
 		return PriorityOwner - 1, faulty
 	}
 	return uint8(total), faulty
+}
+
+// Tracked applies interface tracks to the base priority, given which
+// interfaces are up: the effective priority, and the reasons
+// ("interface eth2 down") the instance is in fault (none: no fault).
+func Tracked(base uint8, tracks []Track, up func(ifname string) bool) (prio uint8, faulty []string) {
+	items := make([]tracked, len(tracks))
+	for i, t := range tracks {
+		items[i] = tracked{what: "interface " + t.Interface, weight: t.Weight, reverse: t.Reverse, on: up(t.Interface), known: true}
+	}
+	return effective(base, items)
 }

@@ -370,15 +370,17 @@ bfd_instance b1 {
 ` + framed("", "")
 	c := mustParse(t, text)
 	want := []string{
-		"t.conf:1: vrrp_script ignored: only vrrp_instance and vrrp_sync_group blocks of VRRP are read",
-		"t.conf:7: track_script ignored: vrrp_script is not supported",
-		"t.conf:12: vrrp_garp_interval ignored: only vrrp_instance and vrrp_sync_group blocks of VRRP are read",
+		"t.conf:12: vrrp_garp_interval ignored: only vrrp_instance, vrrp_sync_group and vrrp_script blocks of VRRP are read",
 		"t.conf:13: static_routes ignored: gdirector does not manage static routes",
 		"t.conf:14: net_namespace ignored: keepalived's process settings do not apply to gdirector",
 		"t.conf:15: bfd_instance ignored: BFD is not supported",
 	}
 	if !reflect.DeepEqual(c.Warnings, want) || len(c.Services) != 1 {
 		t.Fatalf("warnings %q (%d services), want %q", c.Warnings, len(c.Services), want)
+	}
+	// vrrp_script and track_script are read (vrrpscript_test.go).
+	if len(c.VRRPScripts) != 1 || c.VRRPScripts[0].Command != "/bin/true" || len(c.VRRP[0].TrackScripts) != 1 {
+		t.Fatalf("scripts %+v, tracked %+v", c.VRRPScripts, c.VRRP[0].TrackScripts)
 	}
 }
 

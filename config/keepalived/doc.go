@@ -36,7 +36,7 @@
 //     checker there; here extra words are an error.
 //   - Words are separated by blanks; "…" makes one word of text with
 //     blanks. Scripts (notify_up, notify_down, quorum_up, quorum_down,
-//     misc_path) and regex are read again as keepalived reads them: '…'
+//     misc_path, vrrp_script's script) and regex are read again as keepalived reads them: '…'
 //     quotes too, quoted parts join their neighbours, and the command is
 //     split into arguments with the shell's backslash escapes.
 //   - include, includer, includem, includew, includeb and includea FILE
@@ -66,10 +66,11 @@
 //
 // # Top level
 //
-// virtual_server, virtual_server_group, global_defs, SSL, vrrp_instance
-// and vrrp_sync_group are read, and DPVS's local_address_group. Blocks for
-// the rest of keepalived are skipped, with a warning: vrrp_script and
-// every other vrrp_* keyword, garp_group, track_group,
+// virtual_server, virtual_server_group, global_defs, SSL, vrrp_instance,
+// vrrp_sync_group and vrrp_script are read, and DPVS's
+// local_address_group. Blocks for the rest of keepalived are skipped, with
+// a warning: every other vrrp_* keyword (vrrp_track_file,
+// vrrp_track_process, …), garp_group, track_group,
 // linkbeat_interfaces, interface_up_down_delays, static_ipaddress,
 // static_routes, static_rules, bfd_instance, track_file, and the process
 // settings net_namespace, net_namespace_ipvs, namespace_with_ipsets,
@@ -85,22 +86,47 @@
 // { ADDR[/LEN] [dev IF] [label L] [brd B] [scope S] }, unicast_src_ip,
 // mcast_src_ip, unicast_peer { ADDR }, notify_master, notify_backup,
 // notify_fault, notify_stop, notify, track_interface { IF [weight W
-// [reverse]] } (W -253..253; 0: FAULT while down), dont_track_primary,
-// accept, no_accept, strict_mode, v3_checksum_as_v2; tuning of what gdirector does
-// not do (VMAC, gratuitous ARP timers, track_script, smtp_alert …) is
-// skipped with a warning; virtual_routes, virtual_rules and
+// [reverse]] } (W -253..253; 0: FAULT while down), track_script { NAME
+// [weight W [reverse|noreverse]] } (below), dont_track_primary, accept,
+// no_accept, strict_mode, v3_checksum_as_v2; tuning of what gdirector does
+// not do (VMAC, gratuitous ARP timers, track_file, track_process,
+// track_bfd, smtp_alert …) is skipped with a warning; virtual_routes, virtual_rules and
 // virtual_ipaddress_excluded are errors. global_defs vrrp_strict forbids
 // unicast peers and drops authentication, as in keepalived.
 //
 // vrrp_sync_group NAME { group { INSTANCE ... } track_interface { ... }
-// notify_master|notify_backup|notify_fault|notify_stop|notify SCRIPT
-// sync_group_tracking_weight } becomes a config.VRRPSyncGroup (see
-// vrrpgroup.go): every member must be a vrrp_instance of the file and in
-// no other group (errors name the line); the group's track_interface
-// lines join every member's; a member's weighted track_interface lines
-// are dropped with a warning unless sync_group_tracking_weight, as
-// keepalived ignores them. smtp_alert, track_script and the other
-// trackers are skipped with a warning.
+// track_script { ... } notify_master|notify_backup|notify_fault|
+// notify_stop|notify SCRIPT sync_group_tracking_weight } becomes a
+// config.VRRPSyncGroup (see vrrpgroup.go): every member must be a
+// vrrp_instance of the file and in no other group (errors name the line);
+// as keepalived's configuration reader does (and says in its warnings):
+// unless sync_group_tracking_weight, a member's own weighted
+// track_interface lines get weight 0 (reverse kept: FAULT while down, or
+// up) and its own weighted track_script lines are dropped, each with a
+// warning; the group's track_interface and track_script lines keep their
+// weights (they move every member alike; 0 when a member is an address
+// owner, priority 255) and join every member, replacing a member's
+// weighted line for the same interface or script. An address owner's
+// weighted trackers are dropped with a warning (its priority never
+// moves). smtp_alert and the other trackers are skipped with a warning.
+//
+// vrrp_script NAME { script CMD; interval SECS; timeout SECS; weight W
+// [reverse]; rise N; fall N; user USER [GROUP]; init_fail } becomes a
+// config.VRRPScript (see vrrpscript.go): script is required (one command
+// line: quote it when it has arguments); interval defaults to 1 s and
+// timeout to the interval (seconds, fractions allowed, 1 s to 4294 s; 0
+// is taken as 1 s with a warning, as keepalived does); weight -253..253,
+// default 0; rise and fall at least 1, default 1. A name defined twice is
+// an error. Each track_script line of a vrrp_instance or vrrp_sync_group
+// names a vrrp_script of the configuration, before or after it (an
+// unknown name is an error); without a weight it takes the script's
+// weight and reverse, and a weight without reverse or noreverse keeps the
+// script's reverse (W -253..253; ±254 become ±253 with a warning, as in
+// keepalived). The address owner's priority does not move: a priority
+// 255 instance's weighted track_script lines are dropped, and a sync
+// group with a priority 255 member tracks its scripts with weight 0, with
+// a warning, as keepalived does. A vrrp_script no instance tracks is left
+// out of Config.VRRPScripts with a warning (keepalived does not run it).
 //
 // In global_defs, lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS] sets
 // Config.Timeouts (0 or absent leaves a timeout alone); lvs_sync_daemon

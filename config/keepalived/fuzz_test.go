@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gdirector/gdirector/config"
 	"github.com/gdirector/gdirector/ctl"
@@ -41,6 +43,11 @@ func FuzzParse(f *testing.F) {
 		"global_defs {\nvrrp_version 3\n}\nvrrp_instance v {\ninterface eth0\nvirtual_router_id 9\npriority 255\nadvert_int 0.1\nnopreempt\nunicast_peer {\n192.0.2.2\n}\nvirtual_ipaddress {\n192.0.2.9/24 dev eth0 label eth0:1\n}\nnotify \"/bin/n x\"\n}\n",
 		"vrrp_instance w {\nversion 2\ninterface e\nvirtual_router_id 1\nauthentication {\nauth_type PASS\nauth_pass 1111\n}\nvirtual_ipaddress {\n2001:db8::1\n}\ntrack_interface {\neth1 weight 5\n}\n}\n",
 		"vrrp_sync_group G {\ngroup {\nA B\n}\ntrack_interface {\neth2\neth3 weight -5 reverse\n}\nnotify \"/bin/g\"\nsync_group_tracking_weight\n}\nvrrp_instance A {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n192.0.2.1\n}\n}\nvrrp_instance B {\ninterface eth1\nvirtual_router_id 2\ndont_track_primary\nvirtual_ipaddress {\n203.0.113.254/24\n}\n}\n",
+		"vrrp_script chk {\nscript \"/bin/chk -q 'a b'\"\ninterval 2.5\ntimeout 0\nweight -20 reverse\nrise 3\nfall 2\nuser nobody nogroup\ninit_fail\n}\nvrrp_script idle { script /bin/true }\n" +
+			vrrpText("track_script {\nchk weight 254 noreverse\n}"),
+		strings.Replace(groupScripts, "GROUPOPT", "notify /bin/n", 1),
+		strings.Replace(groupScripts, "GROUPOPT", "sync_group_tracking_weight", 1),
+		vrrpText("priority 255\ntrack_script {\nchk weight 3\nchk2\n}") + scriptText("chk") + scriptText("chk2"),
 	} {
 		f.Add(seed)
 	}
@@ -71,6 +78,29 @@ func FuzzParse(f *testing.F) {
 				if err := m.AddDest(s.ServiceID, d.DestConfig); err != nil {
 					t.Fatalf("real server line %d: %v\n%s", d.Line, err, text)
 				}
+			}
+		}
+		scripts := map[string]bool{}
+		for _, sc := range c.VRRPScripts {
+			if sc.Command == "" || sc.Interval < time.Second || sc.Timeout < time.Second || sc.Rise < 1 || sc.Fall < 1 ||
+				sc.Weight < -253 || sc.Weight > 253 || scripts[sc.Name] {
+				t.Fatalf("vrrp_script line %d: %+v\n%s", sc.Line, sc, text)
+			}
+			scripts[sc.Name] = true
+		}
+		tracked := map[string]bool{}
+		for _, v := range c.VRRP {
+			for _, tr := range v.TrackScripts {
+				if !scripts[tr.Script] || tr.Weight < -253 || tr.Weight > 253 || tracked[v.Name+" "+tr.Script] {
+					t.Fatalf("vrrp_instance %s: track_script line %d: %+v\n%s", v.Name, tr.Line, tr, text)
+				}
+				tracked[v.Name+" "+tr.Script] = true
+				tracked[tr.Script] = true
+			}
+		}
+		for name := range scripts {
+			if !tracked[name] {
+				t.Fatalf("vrrp_script %s is published but tracked by no instance\n%s", name, text)
 			}
 		}
 		// config.Validate republishes the whole table for every item it

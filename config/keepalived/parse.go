@@ -175,9 +175,10 @@ type parsed struct {
 	servers  []*virtualServer
 	warnings []string
 
-	vrrp       []*vrrpInstance
-	vrrpGroups []*vrrpSyncGroup // vrrpgroup.go
-	vrrpGlobal vrrpGlobals
+	vrrp        []*vrrpInstance
+	vrrpGroups  []*vrrpSyncGroup // vrrpgroup.go
+	vrrpScripts []*vrrpScriptDef // vrrpscript.go
+	vrrpGlobal  vrrpGlobals
 }
 
 // stmt is a statement split into words.
@@ -192,7 +193,7 @@ type stmt struct {
 // keepalived's install_keyword_quoted keywords do.
 var quotedKeywords = map[string]bool{
 	"notify_up": true, "notify_down": true, "quorum_up": true, "quorum_down": true,
-	"misc_path": true, "regex": true,
+	"misc_path": true, "regex": true, "script": true,
 }
 
 // parser walks the items.
@@ -428,7 +429,7 @@ func (p *parser) skip(st stmt) error {
 // something else than IPVS (VRRP, BFD, addresses and routes, the
 // process), with the reason their blocks are skipped.
 var skippedRoot = map[string]string{
-	"vrrp_script": vrrpLater, "vrrp_track_file": vrrpLater, "vrrp_track_process": vrrpLater, "garp_group": vrrpLater,
+	"vrrp_track_file": vrrpLater, "vrrp_track_process": vrrpLater, "garp_group": vrrpLater,
 	"track_group": vrrpLater, "linkbeat_interfaces": vrrpLater, "interface_up_down_delays": vrrpLater,
 	"static_ipaddress": "gdirector does not manage static addresses", "static_routes": "gdirector does not manage static routes",
 	"static_rules": "gdirector does not manage static rules", "bfd_instance": "BFD is not supported",
@@ -438,7 +439,7 @@ var skippedRoot = map[string]string{
 }
 
 const (
-	vrrpLater      = "only vrrp_instance and vrrp_sync_group blocks of VRRP are read"
+	vrrpLater      = "only vrrp_instance, vrrp_sync_group and vrrp_script blocks of VRRP are read"
 	processSetting = "keepalived's process settings do not apply to gdirector"
 )
 
@@ -474,6 +475,8 @@ func (p *parser) root() error {
 			err = p.vrrpInstance(s)
 		case "vrrp_sync_group":
 			err = p.vrrpSyncGroup(s)
+		case "vrrp_script":
+			err = p.vrrpScriptDef(s)
 		case "SSL":
 			err = p.body(s, func(st stmt) error {
 				switch st.kw {

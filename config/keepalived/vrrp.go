@@ -26,21 +26,22 @@ type vrrpInstance struct {
 	authType  opt[string]
 	authPass  opt[string]
 	strict    bool
+	scripts   []trackScript // track_script, resolved by buildVRRP
 }
 
 // vrrpIgnored are vrrp_instance keywords accepted and ignored with a
 // warning: they tune what gdirector does not do (VMAC, gratuitous ARP
-// timing, mail, tracking scripts, keepalived's own logging).
+// timing, mail, tracking files, processes and BFD, keepalived's own
+// logging).
 var vrrpIgnored = map[string]string{
 	"smtp_alert": "gdirector sends no mail", "use_vmac": "no VMAC: the interface's own MAC address is used",
 	"vmac_xmit_base": "no VMAC", "garp_master_delay": "gratuitous ARPs are sent at takeover only",
 	"garp_master_repeat": "gratuitous ARPs are sent at takeover only", "garp_master_refresh": "gratuitous ARPs are sent at takeover only",
 	"garp_master_refresh_repeat": "gratuitous ARPs are sent at takeover only", "garp_lower_prio_delay": "gratuitous ARPs are sent at takeover only",
 	"garp_lower_prio_repeat": "gratuitous ARPs are sent at takeover only", "lvs_sync_daemon_interface": "this old instance-level form is not read; use global_defs lvs_sync_daemon IFACE INSTANCE",
-	"track_script": "vrrp_script is not supported", "track_file": "track_file is not supported",
-	"track_process": "track_process is not supported", "track_bfd": "BFD is not supported",
-	"debug": "keepalived's debug levels do not apply", "notify_master_rx_lower_pri": "not supported",
-	"higher_prio_send_advert": "not supported", "kernel_rx_buf_size": "not supported",
+	"track_file": "track_file is not supported", "track_process": "track_process is not supported",
+	"track_bfd": "BFD is not supported", "debug": "keepalived's debug levels do not apply",
+	"notify_master_rx_lower_pri": "not supported", "higher_prio_send_advert": "not supported", "kernel_rx_buf_size": "not supported",
 	"promote_secondaries": "addresses are owned by gdirector, not the kernel", "linkbeat_use_polling": "not supported",
 	"native_ipv6": "IPv6 instances run version 3 anyway", "skip_check_adv_addr": "the address count is always checked",
 }
@@ -176,6 +177,8 @@ func (p *parser) vrrpStmt(v *vrrpInstance, s stmt) error {
 		})
 	case "track_interface":
 		err = p.trackInterfaces(s, &v.Track)
+	case "track_script":
+		err = p.trackScripts(s, &v.scripts)
 	case "dont_track_primary":
 		if err = s.nargs(0, 0); err == nil {
 			v.DontTrackPrimary = true
@@ -261,9 +264,12 @@ func (p *parser) vrrpVIP(v *vrrpInstance, s stmt) error {
 	return nil
 }
 
-// buildVRRP resolves the instances: defaults, the global version, and the
-// checks that need the whole block.
+// buildVRRP resolves the instances: defaults, the global version, the
+// tracked scripts, and the checks that need the whole block; then the
+// sync groups and the scripts.
 func (b *builder) buildVRRP() error {
+	scripts := b.buildVRRPScripts()
+	noWeight := b.syncNoWeight()
 	for _, v := range b.in.vrrp {
 		in := v.VRRPInstance
 		in.File = b.fileOf(v.at)
@@ -330,16 +336,42 @@ func (b *builder) buildVRRP() error {
 				return v.at.errf("%s: unicast_peer %v is not of the virtual addresses' family", where, pa)
 			}
 		}
+		for _, t := range v.scripts {
+			r, err := resolveTrackScript(t, scripts)
+			if err != nil {
+				return err
+			}
+			if r.Weight != 0 && in.Priority == 255 {
+				b.warnf(t.at, "track_script %s weight %d of %s ignored: the address owner's priority (255) does not move (keepalived ignores it too)", r.Script, r.Weight, where)
+				continue
+			}
+			in.TrackScripts = append(in.TrackScripts, r)
+		}
+		// keepalived drops the address owner's weighted interfaces, except
+		// in a sync group without sync_group_tracking_weight, whose
+		// members keep them with weight 0 (buildVRRPGroups).
+		var track []config.VRRPTrack
+		for _, t := range in.Track {
+			if t.Weight != 0 && in.Priority == 255 && !noWeight[in.Name] {
+				b.warnf(pos{file: v.at.file, line: t.Line}, "track_interface %s weight %d of %s ignored: the address owner's priority (255) does not move (keepalived ignores it too)", t.Interface, t.Weight, where)
+				continue
+			}
+			track = append(track, t)
+		}
+		in.Track = track
 		for _, o := range b.out.VRRP {
 			if o.Interface == in.Interface && o.VRID == in.VRID && (o.VIPs[0].Prefix.Addr().Is6() == six) {
 				return v.at.errf("%s: virtual_router_id %d on %s is already used by vrrp_instance %s", where, in.VRID, in.Interface, o.Name)
 			}
 		}
 		in.VIPs = slices.Clone(in.VIPs)
-		in.Track = slices.Clone(in.Track)
 		b.out.VRRP = append(b.out.VRRP, in)
 	}
-	return b.buildVRRPGroups()
+	if err := b.buildVRRPGroups(scripts); err != nil {
+		return err
+	}
+	b.publishVRRPScripts(scripts)
+	return nil
 }
 
 // vrrpGlobalDef reads the VRRP settings of global_defs; false if s is

@@ -56,27 +56,159 @@ func TestVRRPSyncGroup(t *testing.T) {
 	if !reflect.DeepEqual(c.VRRPSyncGroups, want) {
 		t.Fatalf("groups %+v\nwant %+v", c.VRRPSyncGroups, want)
 	}
-	// The group's eth2 joins both; VI_GW's own eth2 line (weighted) wins
-	// the merge and is then dropped, as keepalived ignores weights in a
-	// group.
+	// The group's eth2 joins both; VI_GW also tracks eth2, with a
+	// weight, so the group's unweighted line replaces it (keepalived's
+	// add_vrrp_to_interface keeps the instance's line only when it is
+	// unweighted).
 	if got, want := c.VRRP[0].Track, []config.VRRPTrack{{Line: 18, Interface: "eth1"}, {Line: 7, Interface: "eth2"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("VI_VIP tracks %+v, want %+v", got, want)
 	}
-	if got := c.VRRP[1].Track; len(got) != 0 || !c.VRRP[1].DontTrackPrimary {
-		t.Errorf("VI_GW tracks %+v, dont_track_primary %v", got, c.VRRP[1].DontTrackPrimary)
+	if got, want := c.VRRP[1].Track, []config.VRRPTrack{{Line: 7, Interface: "eth2"}}; !reflect.DeepEqual(got, want) || !c.VRRP[1].DontTrackPrimary {
+		t.Errorf("VI_GW tracks %+v, want %+v; dont_track_primary %v", got, want, c.VRRP[1].DontTrackPrimary)
 	}
-	wantWarn := []string{`t.conf:1: track_interface eth2 weight 5 (line 30) of vrrp_instance VI_GW ignored: the members of vrrp_sync_group VG_NAT change state together (keepalived ignores weighted tracking in a sync group unless sync_group_tracking_weight)`}
+	wantWarn := []string{`t.conf:30: track_interface eth2 of vrrp_instance VI_GW is also tracked by vrrp_sync_group VG_NAT (line 7): the group's weight 0 is used, the instance's weight 5 is ignored (keepalived: remove one of them)`}
 	if !reflect.DeepEqual(c.Warnings, wantWarn) {
 		t.Errorf("warnings %q\nwant %q", c.Warnings, wantWarn)
 	}
 
-	// sync_group_tracking_weight keeps the weights.
+	// sync_group_tracking_weight changes nothing here: the group's line
+	// still wins over the instance's weighted one.
 	c = mustParse(t, strings.Replace(natPair, "notify \"/bin/all\"", "sync_group_tracking_weight", 1))
-	if got, want := c.VRRP[1].Track, []config.VRRPTrack{{Line: 30, Interface: "eth2", Weight: 5}}; !reflect.DeepEqual(got, want) {
+	if got, want := c.VRRP[1].Track, []config.VRRPTrack{{Line: 7, Interface: "eth2"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("with sync_group_tracking_weight: VI_GW tracks %+v, want %+v", got, want)
 	}
-	if len(c.Warnings) != 0 {
-		t.Errorf("warnings %q", c.Warnings)
+	if !reflect.DeepEqual(c.Warnings, wantWarn) {
+		t.Errorf("with sync_group_tracking_weight: warnings %q\nwant %q", c.Warnings, wantWarn)
+	}
+}
+
+// syncTracks is two instances and a sync group, each with a
+// track_interface block of one line (ATRACK line 6, BTRACK line 17,
+// GTRACK line 29); PRIO is A's priority, MEMBERS the group's instances,
+// GOPT one more line of the group.
+const syncTracks = `vrrp_instance A {
+ interface eth0
+ virtual_router_id 1
+ priority PRIO
+ track_interface {
+  ATRACK
+ }
+ virtual_ipaddress {
+  192.0.2.1
+ }
+}
+vrrp_instance B {
+ interface eth0
+ virtual_router_id 2
+ priority 100
+ track_interface {
+  BTRACK
+ }
+ virtual_ipaddress {
+  192.0.2.2
+ }
+}
+vrrp_sync_group G {
+ group {
+  MEMBERS
+ }
+ GOPT
+ track_interface {
+  GTRACK
+ }
+}
+`
+
+// TestSyncGroupTrackInterface checks keepalived 2.x's tracked interface
+// rules for sync groups and address owners (vrrp_complete_instance and
+// sync_group_tracking_init in keepalived/vrrp/vrrp.c).
+func TestSyncGroupTrackInterface(t *testing.T) {
+	const (
+		noWeight = "notify /bin/n"
+		weighted = "sync_group_tracking_weight"
+		mixed    = "t.conf:23: vrrp_sync_group G: some instances have priority 255 (address owner) and some not; they cannot be master together at startup"
+	)
+	type tr = config.VRRPTrack
+	for _, tc := range []struct {
+		name                         string
+		prio, a, b, members, gopt, g string
+		wantA, wantB                 []tr
+		wantWarn                     []string
+	}{{
+		name: "member's weighted interface set to 0, reverse kept",
+		prio: "100", a: "eth1 weight 5 reverse", b: "eth2", members: "A B", gopt: noWeight, g: "eth3",
+		wantA:    []tr{{Line: 6, Interface: "eth1", Reverse: true}, {Line: 29, Interface: "eth3"}},
+		wantB:    []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3"}},
+		wantWarn: []string{"t.conf:6: track_interface eth1 weight 5 of vrrp_instance A set to 0: the members of vrrp_sync_group G change state together; it puts the instance in FAULT while eth1 is up (keepalived does the same unless sync_group_tracking_weight)"},
+	}, {
+		name: "sync_group_tracking_weight keeps the member's weight",
+		prio: "100", a: "eth1 weight 5 reverse", b: "eth2", members: "A B", gopt: weighted, g: "eth3",
+		wantA: []tr{{Line: 6, Interface: "eth1", Weight: 5, Reverse: true}, {Line: 29, Interface: "eth3"}},
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3"}},
+	}, {
+		name: "group's weight moves every member",
+		prio: "100", a: "eth1", b: "eth2", members: "A B", gopt: noWeight, g: "eth3 weight -20 reverse",
+		wantA: []tr{{Line: 6, Interface: "eth1"}, {Line: 29, Interface: "eth3", Weight: -20, Reverse: true}},
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3", Weight: -20, Reverse: true}},
+	}, {
+		name: "group's weight set to 0 with an address owner member",
+		prio: "255", a: "eth1", b: "eth2", members: "A B", gopt: weighted, g: "eth3 weight -20 reverse",
+		wantA: []tr{{Line: 6, Interface: "eth1"}, {Line: 29, Interface: "eth3", Reverse: true}},
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3", Reverse: true}},
+		wantWarn: []string{
+			"t.conf:29: track_interface eth3 weight -20 of vrrp_sync_group G set to 0: member vrrp_instance A is the address owner (priority 255), whose priority does not move; it puts every member in FAULT while eth3 is up (keepalived clears it too)",
+			mixed,
+		},
+	}, {
+		name: "address owner outside a group drops its weighted interface",
+		prio: "255", a: "eth1 weight 5", b: "eth2", members: "B", gopt: noWeight, g: "eth3",
+		wantA: nil,
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3"}},
+		wantWarn: []string{
+			"t.conf:6: track_interface eth1 weight 5 of vrrp_instance A ignored: the address owner's priority (255) does not move (keepalived ignores it too)",
+			"t.conf:23: vrrp_sync_group G has only one instance: it synchronises nothing",
+		},
+	}, {
+		name: "address owner in a sync_group_tracking_weight group drops it",
+		prio: "255", a: "eth1 weight 5", b: "eth2", members: "A B", gopt: weighted, g: "eth3",
+		wantA: []tr{{Line: 29, Interface: "eth3"}},
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3"}},
+		wantWarn: []string{
+			"t.conf:6: track_interface eth1 weight 5 of vrrp_instance A ignored: the address owner's priority (255) does not move (keepalived ignores it too)",
+			mixed,
+		},
+	}, {
+		name: "address owner in a plain group sets it to 0",
+		prio: "255", a: "eth1 weight 5", b: "eth2", members: "A B", gopt: noWeight, g: "eth3",
+		wantA: []tr{{Line: 6, Interface: "eth1"}, {Line: 29, Interface: "eth3"}},
+		wantB: []tr{{Line: 17, Interface: "eth2"}, {Line: 29, Interface: "eth3"}},
+		wantWarn: []string{
+			"t.conf:6: track_interface eth1 weight 5 of vrrp_instance A set to 0: the members of vrrp_sync_group G change state together; it puts the instance in FAULT while eth1 is down (keepalived does the same unless sync_group_tracking_weight)",
+			mixed,
+		},
+	}, {
+		name: "group's line replaces a weighted member line, not an unweighted one",
+		prio: "100", a: "eth3 weight 5", b: "eth3 weight 0 reverse", members: "A B", gopt: noWeight, g: "eth3 weight -7",
+		wantA: []tr{{Line: 29, Interface: "eth3", Weight: -7}},
+		wantB: []tr{{Line: 17, Interface: "eth3", Reverse: true}},
+		wantWarn: []string{
+			"t.conf:6: track_interface eth3 of vrrp_instance A is also tracked by vrrp_sync_group G (line 29): the group's weight -7 is used, the instance's weight 5 is ignored (keepalived: remove one of them)",
+			"t.conf:17: track_interface eth3 of vrrp_instance B is also tracked by vrrp_sync_group G (line 29): the instance's unweighted line is used, the group's (weight -7) is ignored (keepalived: remove one of them)",
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.NewReplacer("PRIO", tc.prio, "ATRACK", tc.a, "BTRACK", tc.b, "MEMBERS", tc.members, "GOPT", tc.gopt, "GTRACK", tc.g).Replace(syncTracks)
+			c := mustParse(t, text)
+			if got := c.VRRP[0].Track; !reflect.DeepEqual(got, tc.wantA) {
+				t.Errorf("A tracks %+v\nwant     %+v", got, tc.wantA)
+			}
+			if got := c.VRRP[1].Track; !reflect.DeepEqual(got, tc.wantB) {
+				t.Errorf("B tracks %+v\nwant     %+v", got, tc.wantB)
+			}
+			if !reflect.DeepEqual(c.Warnings, tc.wantWarn) {
+				t.Errorf("warnings %q\nwant     %q", c.Warnings, tc.wantWarn)
+			}
+		})
 	}
 }
 
@@ -134,10 +266,10 @@ func TestVRRPSyncGroupErrors(t *testing.T) {
 func TestVRRPSyncGroupWarnings(t *testing.T) {
 	inst := "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 255\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n" +
 		"vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n"
-	c := mustParse(t, inst+"vrrp_sync_group G {\n group {\n A B\n }\n smtp_alert\n track_script {\n chk\n }\n}\n")
+	c := mustParse(t, inst+"vrrp_sync_group G {\n group {\n A B\n }\n smtp_alert\n track_file {\n chk\n }\n}\n")
 	want := []string{
 		"t.conf:20: smtp_alert ignored: gdirector sends no mail",
-		"t.conf:21: track_script ignored: vrrp_script is not supported",
+		"t.conf:21: track_file ignored: track_file is not supported",
 		"t.conf:16: vrrp_sync_group G: some instances have priority 255 (address owner) and some not; they cannot be master together at startup",
 	}
 	if !reflect.DeepEqual(c.Warnings, want) {
