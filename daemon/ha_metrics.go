@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gdirector/gdirector/ipvssync"
+	"github.com/gdirector/gdirector/vrrp"
 )
 
 // haCollector exposes the VRRP instances and the sync daemons to
@@ -14,7 +15,7 @@ type haCollector struct {
 	h *ha
 
 	vrrpState, vrrpSent, vrrpRecv, vrrpDropped, vrrpErrors, vrrpTrans        *prometheus.Desc
-	vrrpGroupState                                                           *prometheus.Desc
+	vrrpGroupState, vrrpScriptGood                                           *prometheus.Desc
 	syncRunning, syncMsgsSent, syncConnsSent, syncSendErrors, syncQueueDrops *prometheus.Desc
 	syncMsgsRecv, syncApplied, syncRefused                                   *prometheus.Desc
 }
@@ -30,6 +31,7 @@ func newHACollector(h *ha) *haCollector {
 		vrrpErrors:     prometheus.NewDesc("gdirector_vrrp_errors_total", "Failed sends and address changes of the instance.", inst, nil),
 		vrrpTrans:      prometheus.NewDesc("gdirector_vrrp_transitions_total", "State transitions of the instance.", inst, nil),
 		vrrpGroupState: prometheus.NewDesc("gdirector_vrrp_sync_group_state", "State of the VRRP sync group: 0 init, 1 backup, 2 master, 3 fault (as gdirector_vrrp_state).", []string{"group"}, nil),
+		vrrpScriptGood: prometheus.NewDesc("gdirector_vrrp_script_good", "1 while the instance's tracked script (vrrp_script) is good, 0 while it is failed; no series before its first run ends.", []string{"instance", "script"}, nil),
 		syncRunning:    prometheus.NewDesc("gdirector_sync_daemon_running", "1 while the master or backup connection sync daemon runs.", []string{"state"}, nil),
 		syncMsgsSent:   prometheus.NewDesc("gdirector_sync_messages_sent_total", "Sync datagrams sent by the master daemon.", nil, nil),
 		syncConnsSent:  prometheus.NewDesc("gdirector_sync_conns_sent_total", "Connection records sent by the master daemon.", nil, nil),
@@ -42,7 +44,7 @@ func newHACollector(h *ha) *haCollector {
 }
 
 func (c *haCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.vrrpState, c.vrrpSent, c.vrrpRecv, c.vrrpDropped, c.vrrpErrors, c.vrrpTrans, c.vrrpGroupState,
+	for _, d := range []*prometheus.Desc{c.vrrpState, c.vrrpSent, c.vrrpRecv, c.vrrpDropped, c.vrrpErrors, c.vrrpTrans, c.vrrpGroupState, c.vrrpScriptGood,
 		c.syncRunning, c.syncMsgsSent, c.syncConnsSent, c.syncSendErrors, c.syncQueueDrops,
 		c.syncMsgsRecv, c.syncApplied, c.syncRefused} {
 		ch <- d
@@ -68,6 +70,11 @@ func (c *haCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.vrrpDropped, st.Dropped, name)
 			counter(c.vrrpErrors, st.Errors, name)
 			counter(c.vrrpTrans, st.Transitions, name)
+			for _, sc := range n.node.Scripts() {
+				if sc.Status != vrrp.ScriptInit {
+					ch <- prometheus.MustNewConstMetric(c.vrrpScriptGood, prometheus.GaugeValue, map[bool]float64{true: 1}[sc.Status == vrrp.ScriptGood], name, sc.Name)
+				}
+			}
 		}
 	}
 	if c.h.syncd == nil {

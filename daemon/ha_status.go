@@ -32,6 +32,9 @@ func (h *ha) HAReport() *status.HA {
 		if n.ng != nil {
 			in.GroupState = n.ng.State().String()
 		}
+		for _, sc := range n.node.Scripts() {
+			in.Scripts = append(in.Scripts, status.HAScript{Name: sc.Name, Status: sc.Status.String(), Weight: sc.Weight})
+		}
 		out.Instances = append(out.Instances, in)
 	}
 	slices.SortFunc(out.Instances, func(a, b status.HAInstance) int { return strings.Compare(a.Name, b.Name) })

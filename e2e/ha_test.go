@@ -130,12 +130,13 @@ type haDirector struct {
 
 func startHADirector(t *testing.T, l *haLab, ns, name string, prio int) *haDirector {
 	t.Helper()
-	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haConf(name, prio, notify) }, "eth0")
+	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haConf(name, prio, notify) }, []string{"eth0"})
 }
 
 // startHADirectorConf runs `gdirector run` in ns on ifaces with the
-// configuration conf(notify script) and waits for its control socket.
-func startHADirectorConf(t *testing.T, b *lab.Builder, ns, name string, conf func(notify string) string, ifaces ...string) *haDirector {
+// configuration conf(notify script) and the options extra, and waits for
+// its control socket.
+func startHADirectorConf(t *testing.T, b *lab.Builder, ns, name string, conf func(notify string) string, ifaces []string, extra ...string) *haDirector {
 	t.Helper()
 	dir := t.TempDir()
 	d := &haDirector{name: name, ns: ns, sock: filepath.Join(dir, "ctl.sock"), logFile: filepath.Join(dir, "director.log"),
@@ -154,6 +155,7 @@ func startHADirectorConf(t *testing.T, b *lab.Builder, ns, name string, conf fun
 		argv = append(argv, "--iface", ifc)
 	}
 	var err error
+	argv = append(argv, extra...)
 	d.proc, err = b.StartLogged(ns, d.logFile, append(argv, "--ctl", d.sock, "--config", confFile)...)
 	if err != nil {
 		t.Fatal(err)
@@ -934,7 +936,7 @@ virtual_server %s 80 {
 
 func startHANATDirector(t *testing.T, l *haNATLab, ns, name string, prio int) *haDirector {
 	t.Helper()
-	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haNATConf(name, prio, notify) }, "eth0", "eth1")
+	return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haNATConf(name, prio, notify) }, []string{"eth0", "eth1"})
 }
 
 // outBytes returns the OutBytes of the VIP's service in ipvsadm -Ln

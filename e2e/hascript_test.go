@@ -1,14 +1,38 @@
 package e2e
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gdirector/gdirector/internal/nsutil"
 	rt "github.com/gdirector/gdirector/internal/roottest"
 )
+
+// haScriptMetrics is where each director of TestHAFailoverScript serves
+// its metrics, inside its own namespace.
+const haScriptMetrics = "127.0.0.1:9112"
+
+// scriptGood reads gdirector_vrrp_script_good of d's instance VI_HA and
+// script chk_lb ("" when the series is absent).
+func scriptGood(t *testing.T, d *haDirector) string {
+	t.Helper()
+	resp, err := nsutil.HTTPClient(d.ns).Get("http://" + haScriptMetrics + "/metrics")
+	if err != nil {
+		t.Fatalf("%s: metrics: %v", d.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, `gdirector_vrrp_script_good{instance="VI_HA",script="chk_lb"} `); ok {
+			return v
+		}
+	}
+	return ""
+}
 
 // haScriptConf is haConf with keepalived's usual health script: the
 // instance tracks chk_lb (weight 0: FAULT while it fails), a test of the
@@ -40,7 +64,7 @@ func TestHAFailoverScript(t *testing.T) {
 			t.Fatal(err)
 		}
 		checks[name] = check
-		return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haScriptConf(name, prio, notify, check) }, "eth0")
+		return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haScriptConf(name, prio, notify, check) }, []string{"eth0"}, "--metrics", haScriptMetrics)
 	}
 	d1, d2 := startPair(t, start, l.DirectorNS, "gdha1", l.dir2, "gdha2")
 	shortDone := shortRequests(t, l.ClientNS)
@@ -50,7 +74,13 @@ func TestHAFailoverScript(t *testing.T) {
 	if err := os.Remove(checks["gdha1"]); err != nil {
 		t.Fatal(err)
 	}
+	if g := scriptGood(t, d1); g != "1" {
+		t.Errorf("dir1's gdirector_vrrp_script_good %q before the failure, want 1", g)
+	}
 	at1 := d1.states.waitState(t, "dir1", "FAULT", 3*time.Second)
+	if g := scriptGood(t, d1); g != "0" {
+		t.Errorf("dir1's gdirector_vrrp_script_good %q in FAULT, want 0", g)
+	}
 	at2 := d2.states.waitState(t, "dir2", "MASTER", 3*time.Second)
 	takeover := at2.Sub(failed)
 	// The script runs every second; a FAULT master announces priority

@@ -75,7 +75,7 @@ func TestHAFailoverNATSyncGroup(t *testing.T) {
 	l := buildHANATLab(t)
 	d2MAC := macOf(t, l.dir2, "eth1").String()
 	start := func(ns, name string, prio int) *haDirector {
-		return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haNATGroupConf(name, prio, notify) }, "eth0", "eth1")
+		return startHADirectorConf(t, l.Builder, ns, name, func(notify string) string { return haNATGroupConf(name, prio, notify) }, []string{"eth0", "eth1"})
 	}
 	d1, d2 := startPair(t, start, l.dir1, "gdnatg1", l.dir2, "gdnatg2")
 	rs1 := l.Reals[0].NS

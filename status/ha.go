@@ -25,7 +25,7 @@ type HAInstance struct {
 	// State is "INIT", "BACKUP", "MASTER" or "FAULT".
 	State string `json:"state"`
 	// Priority is the effective priority: the configured one moved by
-	// the weights of the tracked interfaces.
+	// the weights of the tracked interfaces and scripts.
 	Priority uint8 `json:"priority"`
 	// Since is when the instance entered State (RFC 3339, UTC).
 	Since string `json:"since"`
@@ -33,6 +33,9 @@ type HAInstance struct {
 	// absent for an instance in no group.
 	Group      string `json:"group,omitempty"`
 	GroupState string `json:"group_state,omitempty"`
+	// Scripts are its tracked scripts (keepalived track_script); absent
+	// when it tracks none.
+	Scripts []HAScript `json:"scripts,omitempty"`
 }
 
 // SyncDaemon is a running connection sync daemon (lvs_sync_daemon,
@@ -51,4 +54,13 @@ type SyncDaemon struct {
 	// backup the datagrams and records refused (bad_source, bad_syncid,
 	// malformed, ...), for a master send_errors and queue_drops.
 	Rejects map[string]uint64 `json:"rejects"`
+}
+
+// HAScript is a script an instance tracks.
+type HAScript struct {
+	Name string `json:"name"`
+	// Status is "good", "failed" or "init" (no run has ended yet).
+	Status string `json:"status"`
+	// Weight is the track's weight (0: FAULT while failed).
+	Weight int `json:"weight"`
 }

@@ -43,7 +43,8 @@ func pair() *HA {
 	return &HA{
 		Instances: []HAInstance{
 			{Name: "VI_GW", Interface: "eth1", VRID: 52, State: "MASTER", Priority: 150, Since: "2026-05-04T12:29:30Z", Group: "VG", GroupState: "MASTER"},
-			{Name: "VI_WEB", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 90, Since: "2026-05-04T11:00:00Z"},
+			{Name: "VI_WEB", Interface: "eth0", VRID: 51, State: "BACKUP", Priority: 90, Since: "2026-05-04T11:00:00Z",
+				Scripts: []HAScript{{Name: "chk_web", Status: "failed", Weight: -10}, {Name: "chk_lb", Status: "good"}}},
 		},
 		Sync: []SyncDaemon{{State: "backup", SyncID: 51, Interface: "eth0", Messages: 1200, Conns: 34000,
 			Rejects: map[string]uint64{"bad_syncid": 3, "malformed": 0}}},
@@ -86,7 +87,8 @@ func TestHASection(t *testing.T) {
 	f.set(pair())
 	want := `{"instances":[` +
 		`{"name":"VI_GW","interface":"eth1","vrid":52,"state":"MASTER","priority":150,"since":"2026-05-04T12:29:30Z","group":"VG","group_state":"MASTER"},` +
-		`{"name":"VI_WEB","interface":"eth0","vrid":51,"state":"BACKUP","priority":90,"since":"2026-05-04T11:00:00Z"}],` +
+		`{"name":"VI_WEB","interface":"eth0","vrid":51,"state":"BACKUP","priority":90,"since":"2026-05-04T11:00:00Z",` +
+		`"scripts":[{"name":"chk_web","status":"failed","weight":-10},{"name":"chk_lb","status":"good","weight":0}]}],` +
 		`"sync":[{"state":"backup","syncid":51,"interface":"eth0","messages":1200,"conns":34000,"rejects":{"bad_syncid":3,"malformed":0}}]}`
 	if got := string(rawJSON(t, h)["ha"]); got != want {
 		t.Fatalf("ha section\n%s\nwant\n%s", got, want)
@@ -149,6 +151,8 @@ func TestBrowserHA(t *testing.T) {
 		"ha-i1-priority":  "90",
 		"ha-i1-vrid":      "51",
 		"ha-i1-group":     "–",
+		"ha-i0-scripts":   "–",
+		"ha-i1-scripts":   "chk_web failed (weight -10), chk_lb good",
 		"ha-s0-interface": "not running", // the master daemon
 		"ha-s1-messages":  "1,200 received",
 		"ha-s1-conns":     "34,000 applied",

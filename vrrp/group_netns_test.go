@@ -209,6 +209,9 @@ func TestNodeTrackScript(t *testing.T) {
 	}
 	os.Remove(wFile)
 	waitFor(t, 3*time.Second, "priority 70", func() bool { return n.Priority() == 70 })
+	if got := n.Scripts(); !slices.Equal(got, []ScriptState{{Name: "chk_ok", Status: ScriptGood}, {Name: "chk_w", Status: ScriptFailed, Weight: -30}}) {
+		t.Fatalf("Scripts() = %+v", got)
+	}
 	if n.State() != StateMaster {
 		t.Fatalf("a weighted script changed the state to %v", n.State())
 	}

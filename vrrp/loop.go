@@ -120,6 +120,8 @@ func startLoop(nodes []*Node, g *NodeGroup) (err error) {
 	}
 	now := time.Now()
 	for _, n := range nodes {
+		run := slices.Clone(n.scripts)
+		n.running.Store(&run)
 		n.started = true
 		n.opt.Logf("vrrp %s: starting on %s, VRID %d, priority %d, version %d, from %v", n.cfg.Name, n.cfg.Interface, n.cfg.VRID, n.m.Priority(), n.cfg.Version, n.src)
 		n.track(now, lp.isUp)

@@ -72,6 +72,8 @@ type Node struct {
 	// scripts are the tracked scripts with their runners (shared by the
 	// loop's nodes, and by every loop that tracks the same script).
 	scripts []nodeScript
+	// running is scripts, published once the node runs (for Scripts).
+	running atomic.Pointer[[]nodeScript]
 	// prio is the effective priority, published for status readers.
 	prio atomic.Uint32
 
@@ -231,6 +233,33 @@ func (n *Node) tracksScript(r *scriptRunner) bool {
 // Priority returns the effective priority: the configured one moved by
 // the tracked interfaces and scripts (the configured one before Start).
 func (n *Node) Priority() uint8 { return uint8(n.prio.Load()) }
+
+// ScriptState is a tracked script as Scripts reports it.
+type ScriptState struct {
+	Name    string
+	Status  ScriptStatus
+	Weight  int
+	Reverse bool
+}
+
+// Scripts returns the tracked scripts in configuration order with their
+// current status (ScriptInit before Start). It may be called from any
+// goroutine.
+func (n *Node) Scripts() []ScriptState {
+	if len(n.cfg.Scripts) == 0 {
+		return nil
+	}
+	out := make([]ScriptState, len(n.cfg.Scripts))
+	for i, t := range n.cfg.Scripts {
+		out[i] = ScriptState{Name: t.Script.Name, Weight: t.Weight, Reverse: t.Reverse}
+	}
+	if run := n.running.Load(); run != nil {
+		for i, s := range *run {
+			out[i].Status = s.r.Status()
+		}
+	}
+	return out
+}
 
 // tracks reports whether the node tracks the interface ifname.
 func (n *Node) tracksLink(ifname string) bool {
