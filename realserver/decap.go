@@ -64,9 +64,12 @@ func (r DropReason) String() string {
 // TunStats counts what RunTun did. The counters may be read while it runs.
 type TunStats struct {
 	Received     atomic.Uint64 // tunnelled packets read from the raw sockets
-	Decapsulated atomic.Uint64 // inner packets written to the TUN device
+	Decapsulated atomic.Uint64 // inner packets handed to the TUN device
 	Bytes        atomic.Uint64 // bytes of those inner packets
-	drops        [numDropReasons]atomic.Uint64
+	// Coalesced counts the inner TCP segments written as part of a
+	// merged (GSO) packet, GSOPackets those packets (see gro.go).
+	Coalesced, GSOPackets atomic.Uint64
+	drops                 [numDropReasons]atomic.Uint64
 }
 
 // Dropped returns the count for one reason.
@@ -91,8 +94,8 @@ func (s *TunStats) drop(r DropReason) { s.drops[r].Add(1) }
 // String renders the counters on one line, drops by reason.
 func (s *TunStats) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "received %d, decapsulated %d (%d bytes), dropped %d",
-		s.Received.Load(), s.Decapsulated.Load(), s.Bytes.Load(), s.DroppedTotal())
+	fmt.Fprintf(&b, "received %d, decapsulated %d (%d bytes; %d TCP segments merged into %d packets), dropped %d",
+		s.Received.Load(), s.Decapsulated.Load(), s.Bytes.Load(), s.Coalesced.Load(), s.GSOPackets.Load(), s.DroppedTotal())
 	sep := " ("
 	for r := DropReason(1); r < numDropReasons; r++ {
 		if n := s.drops[r].Load(); n > 0 {

@@ -268,7 +268,7 @@ func TestTunStatsString(t *testing.T) {
 	s.Bytes.Add(300)
 	s.drop(DropNotVIP)
 	s.drop(DropTruncated)
-	want := "received 5, decapsulated 3 (300 bytes), dropped 2 (truncated 1, not-vip 1)"
+	want := "received 5, decapsulated 3 (300 bytes; 0 TCP segments merged into 0 packets), dropped 2 (truncated 1, not-vip 1)"
 	if got := s.String(); got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}

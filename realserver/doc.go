@@ -90,8 +90,11 @@
 // Reads are batched with recvmmsg(2) (up to TunOptions.BatchSize packets a
 // syscall) into one set of buffers shared by all sockets, after poll(2) says
 // which sockets are readable; an eventfd wakes the loop on cancellation.
-// Each decapsulated packet is one write(2) on the TUN device: a TUN device
-// without virtio-net headers has no batched write.
+// Writes carry a virtio_net_hdr (the device is opened with IFF_VNET_HDR):
+// consecutive segments of one TCP flow in a batch are merged into one GSO
+// packet, one write(2) and one trip through the stack, as the kernel's GRO
+// would have merged them on a tunnel device of its own (see gro.go); any
+// other packet is one write with an empty header.
 //
 // A packet is decapsulated only if the outer destination is one of this
 // host's addresses (the list is refreshed from netlink every second), the
