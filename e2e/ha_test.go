@@ -98,7 +98,14 @@ type haLab struct {
 
 func buildHALab(t *testing.T) *haLab {
 	t.Helper()
-	topo := buildLab(t, "dr", lab.Options{Reals: 2})
+	return buildHALabFamily(t, false)
+}
+
+// buildHALabFamily is buildHALab, dual-stack with ipv6 (dir2 then also
+// has 2001:db8:1::3/64 and 2001:db8:3::3/64).
+func buildHALabFamily(t *testing.T, ipv6 bool) *haLab {
+	t.Helper()
+	topo := buildLab(t, "dr", lab.Options{Reals: 2, IPv6: ipv6})
 	l := &haLab{Topology: topo}
 	var err error
 	if l.dir2, err = topo.AddNamespace("dir2"); err != nil {
@@ -106,6 +113,9 @@ func buildHALab(t *testing.T) *haLab {
 	}
 	d2 := lab.Endpoint{NS: l.dir2, If: "eth0", Addrs: []netip.Prefix{
 		netip.MustParsePrefix("198.51.100.3/24"), netip.MustParsePrefix("203.0.113.3/24")}}
+	if ipv6 {
+		d2.Addrs = append(d2.Addrs, netip.MustParsePrefix("2001:db8:1::3/64"), netip.MustParsePrefix("2001:db8:3::3/64"))
+	}
 	if err := topo.AddVeth(d2, lab.Endpoint{NS: topo.SwitchNS, If: "dir2-eth0"}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +250,12 @@ type shortResult struct {
 }
 
 func shortLoop(ns string, stop <-chan struct{}) (wait func() []shortResult) {
+	return shortLoopTo(ns, haVIP, stop)
+}
+
+// shortLoopTo is shortLoop to the VIP vip.
+func shortLoopTo(ns, vip string, stop <-chan struct{}) (wait func() []shortResult) {
+	url := "http://" + net.JoinHostPort(vip, "80") + "/"
 	c := nsutil.HTTPClient(ns)
 	c.Timeout = haReqLimit
 	var out []shortResult
@@ -254,7 +270,7 @@ func shortLoop(ns string, stop <-chan struct{}) (wait func() []shortResult) {
 			}
 			at := time.Now()
 			r := shortResult{at: at}
-			resp, err := c.Get("http://" + haVIP + "/")
+			resp, err := c.Get(url)
 			if err == nil {
 				_, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
@@ -325,7 +341,7 @@ func longStreamTo(ns, vip string, size int64, rate int, portc chan<- int) <-chan
 		defer func() { res <- r }()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		c, err := nsutil.DialContext(ctx, ns, "tcp4", vip+":80")
+		c, err := nsutil.DialContext(ctx, ns, "tcp", net.JoinHostPort(vip, "80"))
 		if err != nil {
 			r.err = err
 			close(portc)
@@ -428,12 +444,17 @@ func activeSum1(t *testing.T, d *haDirector) (active, established int) {
 }
 
 // resets counts the TCP resets of the client port in a pcap file.
+// rstFilter matches TCP resets over IPv4 and IPv6 (pcap's tcp[] indexing
+// is IPv4 only: over IPv6 without extension headers the flags are byte
+// 40+13).
+const rstFilter = "(ip and tcp[tcpflags] & tcp-rst != 0) or (ip6 and tcp and ip6[53] & 4 != 0)"
+
 func resets(t *testing.T, ns, file string, port int) int {
 	t.Helper()
-	out, _ := run2(ns, "tcpdump", "-nn", "-r", file, fmt.Sprintf("tcp port %d and tcp[tcpflags] & tcp-rst != 0", port))
+	out, _ := run2(ns, "tcpdump", "-nn", "-r", file, fmt.Sprintf("tcp port %d and (%s)", port, rstFilter))
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, " IP ") {
+		if strings.Contains(line, " IP ") || strings.Contains(line, " IP6 ") {
 			n++
 		}
 	}
@@ -458,8 +479,14 @@ func startPair(t *testing.T, start func(ns, name string, prio int) *haDirector, 
 // and returns its results (it is also called when the test ends).
 func shortRequests(t *testing.T, ns string) (stop func() []shortResult) {
 	t.Helper()
+	return shortRequestsTo(t, ns, haVIP)
+}
+
+// shortRequestsTo is shortRequests to the VIP vip.
+func shortRequestsTo(t *testing.T, ns, vip string) (stop func() []shortResult) {
+	t.Helper()
 	ch := make(chan struct{})
-	wait := shortLoop(ns, ch)
+	wait := shortLoopTo(ns, vip, ch)
 	var rs []shortResult
 	var once sync.Once
 	stop = func() []shortResult {
@@ -476,8 +503,14 @@ func shortRequests(t *testing.T, ns string) (stop func() []shortResult) {
 // real server and the stream's result channel.
 func syncedStream(t *testing.T, ns string, size int64, rate int, d1, d2 *haDirector) (port int, rs string, streamc <-chan streamResult) {
 	t.Helper()
+	return syncedStreamTo(t, ns, haVIP, size, rate, d1, d2)
+}
+
+// syncedStreamTo is syncedStream from the VIP vip.
+func syncedStreamTo(t *testing.T, ns, vip string, size int64, rate int, d1, d2 *haDirector) (port int, rs string, streamc <-chan streamResult) {
+	t.Helper()
 	portc := make(chan int, 1)
-	streamc = longStream(ns, size, rate, portc)
+	streamc = longStreamTo(ns, vip, size, rate, portc)
 	port, ok := <-portc
 	if !ok {
 		t.Fatalf("long stream: %v", (<-streamc).err)
@@ -575,7 +608,7 @@ func TestHAFailover(t *testing.T) {
 	start := func(ns, name string, prio int) *haDirector { return startHADirector(t, l, ns, name, prio) }
 	d1, d2 := startPair(t, start, l.DirectorNS, "gdha1", l.dir2, "gdha2")
 
-	rst := startCapture(t, l.ClientNS, "eth0", "tcp[tcpflags] & tcp-rst != 0")
+	rst := startCapture(t, l.ClientNS, "eth0", rstFilter)
 	shortDone := shortRequests(t, l.ClientNS)
 	// 28 MiB at 4 MiB/s: about 7 s, across the failover and the fail-back.
 	// The backup has the long connection, established, before the kill.
