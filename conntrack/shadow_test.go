@@ -3,7 +3,10 @@ package conntrack
 import (
 	"errors"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gdirector/gdirector/vs"
 )
@@ -163,4 +166,92 @@ func TestShadowOrderAcrossWrap(t *testing.T) {
 	want("rebuilt small", conns[0])
 	conns[1].word.And(^uint64(wDead))
 	want("order kept", conns[1])
+}
+
+// TestSharedOutKeyConcurrent: writers create and delete NAT connections
+// that share out-keys (one client port, four service ports, two real
+// servers) while readers look the out-keys up without locks: a reader
+// must only ever get a live connection of the key it asked for, and at
+// the end the index must hold exactly the live connections. Run with
+// -race.
+func TestSharedOutKeyConcurrent(t *testing.T) {
+	tab := NewTable(Options{})
+	dests := []*vs.Dest{vs.NewDest(v4(203, 0, 113, 10), 80, vs.Masq, 1), vs.NewDest(v4(203, 0, 113, 11), 80, vs.Masq, 1)}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var created, found atomic.Int64
+	for w := range 3 {
+		wg.Add(1)
+		go func() { // writer
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 3))
+			for !stop.Load() {
+				d := dests[r.IntN(2)]
+				p := natParams(uint16(40000+r.IntN(3)), d)
+				p.VPort = uint16(8000 + r.IntN(4))
+				if c, err := tab.New(0, p); err == nil {
+					created.Add(1)
+					if r.IntN(2) == 0 {
+						tab.Delete(c)
+					}
+				} else if k := inKey(p); r.IntN(2) == 0 {
+					if c := tab.LookupIn(&k); c != nil {
+						tab.Delete(c)
+					}
+				}
+			}
+		}()
+	}
+	for w := range 2 {
+		wg.Add(1)
+		go func() { // reader
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 4))
+			for !stop.Load() {
+				p := natParams(uint16(40000+r.IntN(3)), dests[r.IntN(2)])
+				k := natOutKey(p)
+				if c := tab.LookupOut(&k); c != nil {
+					found.Add(1)
+					if !c.matchOut(&k) {
+						t.Errorf("LookupOut returned a connection of another key")
+						return
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("created %d, out lookups answered %d, left %d", created.Load(), found.Load(), tab.Len())
+	if created.Load() == 0 || found.Load() == 0 {
+		t.Fatal("nothing happened")
+	}
+	// Quiescent: every live connection is found under its in-key, its
+	// out-key finds a live connection of that key, and the index holds
+	// two entries per connection, no more.
+	tab.Range(func(c *Conn) bool {
+		ik, ok := c.InKey(), c.OutKey()
+		if tab.LookupIn(&ik) != c {
+			t.Errorf("a live connection is not found under its in-key")
+		}
+		if o := tab.LookupOut(&ok); o == nil || !o.matchOut(&ok) {
+			t.Errorf("a live connection's out-key finds %v", o)
+		}
+		return true
+	})
+	n := 0
+	for i := range tab.idx.shards {
+		n += tab.idx.shards[i].live
+	}
+	if n != 2*tab.Len() {
+		t.Errorf("%d index entries for %d connections", n, tab.Len())
+	}
+	tab.Flush()
+	if tab.Len() != 0 {
+		t.Fatal("left after flush", tab.Len())
+	}
+	for _, d := range dests {
+		wantCounts(t, "flush", d, 0, 0)
+	}
 }
