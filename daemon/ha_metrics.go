@@ -71,8 +71,12 @@ func (c *haCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.vrrpErrors, st.Errors, name)
 			counter(c.vrrpTrans, st.Transitions, name)
 			for _, sc := range n.node.Scripts() {
+				good := 0.0
+				if sc.Status == vrrp.ScriptGood {
+					good = 1
+				}
 				if sc.Status != vrrp.ScriptInit {
-					ch <- prometheus.MustNewConstMetric(c.vrrpScriptGood, prometheus.GaugeValue, map[bool]float64{true: 1}[sc.Status == vrrp.ScriptGood], name, sc.Name)
+					ch <- prometheus.MustNewConstMetric(c.vrrpScriptGood, prometheus.GaugeValue, good, name, sc.Name)
 				}
 			}
 		}

@@ -808,15 +808,7 @@ func TestNATSharedOutKey(t *testing.T) {
 	r := newRig(t, vs.TCP, 80)
 	var svcs []*vs.Service
 	for _, port := range []uint16{8016, 8017} {
-		s, _ := sched.New("rr")
-		d := vs.NewDest(rip1, 80, vs.Masq, 1)
-		svc := &vs.Service{
-			Key:  vs.ServiceKey{Proto: vs.TCP, Port: port, Addr: vip.As16()},
-			Addr: vip, Port: port, Proto: vs.TCP, SchedName: "rr", Sched: s,
-			Dests: []*vs.Dest{d}, Stats: &vs.Stats{},
-		}
-		s.Update(svc)
-		svcs = append(svcs, svc)
+		svcs = append(svcs, rrService(t, &r.tbl, vs.TCP, vip, port, vs.NewDest(rip1, 80, vs.Masq, 1)))
 	}
 	r.tbl.Store(vs.NewTable(svcs))
 	now := r.clk.Now()

@@ -3,6 +3,7 @@ package realserver
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 
 	"github.com/gdirector/gdirector/header"
 )
@@ -155,8 +156,8 @@ func newCoalescer(write func([]byte) error) *coalescer {
 // The error is a write's: of p, or of the run p ended.
 func (c *coalescer) add(p []byte) error {
 	s, ok := parseSegment(p)
-	if ok && c.n > 0 && len(c.buf)-vnetHdrLen+s.payload <= maxGSOLen &&
-		mergeable(c.buf[vnetHdrLen:], &c.f, c.next, p, &s) && tcpChecksumOK(p, &s) {
+	ok = ok && tcpChecksumOK(p, &s) // a candidate, to merge or to start a run
+	if ok && c.n > 0 && len(c.buf)-vnetHdrLen+s.payload <= maxGSOLen && mergeable(c.buf[vnetHdrLen:], &c.f, c.next, p, &s) {
 		c.buf = append(c.buf, p[s.ipLen+s.tcpLen:]...)
 		c.buf[vnetHdrLen+c.f.ipLen+13] |= s.flags & tcpPSH
 		c.n++
@@ -167,19 +168,19 @@ func (c *coalescer) add(p []byte) error {
 		return nil
 	}
 	err := c.flush()
-	if ok && tcpChecksumOK(p, &s) {
+	if ok {
 		// The first of a possible run.
 		c.buf = append(c.buf[:vnetHdrLen], p...)
 		c.n, c.f, c.next = 1, s, s.seq+uint32(s.payload)
 		if s.flags&tcpPSH != 0 {
-			return errJoin(err, c.flush())
+			return errors.Join(err, c.flush())
 		}
 		return err
 	}
 	// Not a candidate: alone, with an empty header.
 	c.buf = append(c.buf[:0], make([]byte, vnetHdrLen)...)
 	c.buf = append(c.buf, p...)
-	return errJoin(err, c.writeBuf())
+	return errors.Join(err, c.writeBuf())
 }
 
 // flush writes the pending run, if any: one segment as it is, several as
@@ -229,12 +230,4 @@ func (c *coalescer) writeBuf() error {
 	err := c.write(c.buf)
 	c.buf = c.buf[:0]
 	return err
-}
-
-// errJoin returns the first non-nil error.
-func errJoin(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

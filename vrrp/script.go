@@ -142,7 +142,10 @@ type scriptRunner struct {
 	refs    int
 	runs    uint64
 
-	stop chan struct{}
+	// ctx ends with the last release (stop), which cancels a run that
+	// is still going; done closes when run has returned.
+	ctx  context.Context
+	stop context.CancelFunc
 	done chan struct{}
 }
 
@@ -169,7 +172,8 @@ func acquireScript(cfg ScriptConfig, shell string, logf func(string, ...any)) (*
 		return nil, err
 	}
 	r := &scriptRunner{cfg: cfg, shell: shell, logf: logf, cred: cred, subs: map[int]func(ScriptStatus){},
-		first: make(chan struct{}), refs: 1, stop: make(chan struct{}), done: make(chan struct{})}
+		first: make(chan struct{}), refs: 1, done: make(chan struct{})}
+	r.ctx, r.stop = context.WithCancel(context.Background())
 	if cfg.InitFail {
 		r.status = ScriptFailed
 		close(r.first)
@@ -195,7 +199,7 @@ func releaseScript(r *scriptRunner) {
 	}
 	scripts.mu.Unlock()
 	if last {
-		close(r.stop)
+		r.stop()
 		<-r.done
 	}
 }
@@ -240,7 +244,7 @@ func (r *scriptRunner) record(ok bool) (ScriptStatus, bool) {
 	default:
 		r.result, r.status = 0, ScriptFailed
 	}
-	if r.status != ScriptInit && was == ScriptInit && !r.cfg.InitFail {
+	if was == ScriptInit && r.status != ScriptInit { // (never with InitFail)
 		close(r.first)
 	}
 	return r.status, r.status != was
@@ -253,7 +257,7 @@ func (r *scriptRunner) run() {
 	defer t.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-r.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -285,15 +289,8 @@ const errStopped = "stopped"
 
 // once runs the script and reports whether it succeeded, and why not.
 func (r *scriptRunner) once() (ok bool, why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout) // a stop ends a run still going
 	defer cancel()
-	go func() { // a stop ends a run that is still going
-		select {
-		case <-r.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	cmd := exec.CommandContext(ctx, r.shell, "-c", r.cfg.Command)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.cred}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
